@@ -1,0 +1,17 @@
+/*
+ * tests/unit/script_runner — replays a recorded SMTP transcript against the
+ * sans-I/O core: "S:" lines are fed as the server, "C:" lines are the exact
+ * bytes the client must write, "E:" lines the events it must raise, in
+ * order. Nothing may be left over at the end. Format in transcripts/README.
+ */
+#ifndef MF_TEST_SCRIPT_RUNNER_H
+#define MF_TEST_SCRIPT_RUNNER_H
+
+/* Runs one script file; on mismatch fails the current cmocka test with the
+ * file's line number. */
+void script_run_file(const char *path);
+
+/* Runs a script given as text (for inline tests). */
+void script_run_text(const char *name, const char *text);
+
+#endif
