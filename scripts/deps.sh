@@ -14,7 +14,7 @@ build_pkgs=(build-essential cmake pkg-config libssl-dev libevent-dev libc-ares-d
   libsodium-dev libmicrohttpd-dev libcsv-dev libyaml-dev libcmocka-dev
   ca-certificates openssl)
 test_pkgs=(postfix dovecot-core dovecot-imapd dovecot-pop3d dovecot-submissiond
-  nodejs npm swaks msmtp curl clang hyperfine)
+  nodejs npm swaks libnet-ssleay-perl msmtp curl clang hyperfine)
 
 pkgs=("${build_pkgs[@]}")
 [ "$what" = test ] && pkgs+=("${test_pkgs[@]}")

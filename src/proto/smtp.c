@@ -640,6 +640,11 @@ enum mf_rc smtp_eof(struct smtp *s)
     return MF_ECLOSED;
 }
 
+void smtp_transport_failed(struct smtp *s, const struct mf_err *err)
+{
+    smtp_core_fail(s, err, false);
+}
+
 enum smtp_state smtp_state(const struct smtp *s) { return s->state; }
 const struct smtp_caps *smtp_caps(const struct smtp *s) { return &s->caps; }
 bool smtp_tls_active(const struct smtp *s) { return s->tls_active; }

@@ -149,6 +149,10 @@ void smtp_quit(struct smtp *s);
  * QUIT, MF_ECLOSED otherwise (and fails the session with an error event). */
 enum mf_rc smtp_eof(struct smtp *s);
 
+/* The transport failed (timeout, reset, TLS error): the session fails with
+ * err, every message in flight gets its MSG_DONE, then SMTP_EV_ERROR. */
+void smtp_transport_failed(struct smtp *s, const struct mf_err *err);
+
 enum smtp_state smtp_state(const struct smtp *s);
 const struct smtp_caps *smtp_caps(const struct smtp *s);   /* borrowed */
 bool smtp_tls_active(const struct smtp *s);

@@ -33,6 +33,7 @@
     X(MF_EIO, "io", "a local file or device failed")                         \
     X(MF_ECONFIG, "config", "the configuration is incomplete or wrong")      \
     X(MF_ESTORE, "store", "the local store failed")                          \
+    X(MF_ENOTFOUND, "notfound", "no such item")                              \
     X(MF_EINTERNAL, "internal", "internal error")
 
 enum mf_rc {
@@ -98,9 +99,10 @@ enum mf_rc mf_err_set(struct mf_err *err, enum mf_rc rc, enum mf_layer layer,
 void mf_err_set_reply(struct mf_err *err, int code, const char *enhanced,
                       const char *text, size_t len);
 
-/* Copies src into a bounded dst (always NUL-terminated) replacing control
- * characters and bytes >= 0x7f with '?' except \n kept as "\n" when
- * keep_newlines. Returns the number of bytes written (excluding NUL). */
+/* Copies src into a bounded dst (always NUL-terminated): CR, LF and TAB
+ * become spaces (LF is kept when keep_newlines), other control characters
+ * and DEL become '?', bytes >= 0x80 pass (servers localise their replies).
+ * Returns the number of bytes written (excluding NUL). */
 size_t mf_sanitize(char *dst, size_t dstsize, const char *src, size_t len,
                    int keep_newlines);
 

@@ -1,0 +1,106 @@
+/*
+ * cli — the `mailfleet` command. One file per subcommand; shared pieces
+ * (connection options, secrets, exit codes, report printing) live in
+ * cli_common.c. Only cli/ calls exit() or prints to the user.
+ */
+#ifndef MF_CLI_H
+#define MF_CLI_H
+
+#include <getopt.h>
+#include <stdbool.h>
+#include <stdio.h>
+
+#include "diag/smtp_test.h"
+#include "engine/store.h"
+
+/* sysexits.h values, named here so every command maps failures alike. */
+enum cli_exit {
+    CLI_OK = 0, CLI_USAGE = 64, CLI_DATAERR = 65, CLI_NOINPUT = 66,
+    CLI_NOUSER = 67, CLI_NOHOST = 68, CLI_UNAVAILABLE = 69, CLI_SOFTWARE = 70,
+    CLI_OSERR = 71, CLI_IOERR = 74, CLI_TEMPFAIL = 75, CLI_PROTOCOL = 76,
+    CLI_NOPERM = 77, CLI_CONFIG = 78,
+};
+
+struct cli_global {
+    const char *db_path;     /* --db, else the default */
+    int verbose;
+};
+
+/* Where a connection goes and how it signs in, from an account, a preset
+ * and flags (flags win). */
+struct cli_conn {
+    const char *account;
+    const char *provider;
+    const char *host;
+    int port;
+    const char *security;
+    const char *user;
+    const char *password_env;
+    const char *password_file;
+    const char *token_env;
+    const char *auth;        /* auto, none, plain, login, xoauth2, oauthbearer */
+    const char *cafile;
+    const char *ehlo;
+    const char *from;        /* default sender from the account */
+    bool insecure;
+    bool allow_plaintext_auth;
+    int timeout_s;
+    int family;
+    /* filled by cli_conn_resolve */
+    char host_buf[256];
+    char user_buf[320];
+    char from_buf[320];
+    char provider_buf[32];
+    char pwenv_buf[128];
+    char pwfile_buf[1024];
+    char auth_buf[16];
+    char *secret;            /* owned, wiped by cli_conn_free */
+    bool secret_is_token;
+    enum smtp_security sec;
+    enum sasl_mech mech;
+    bool want_auth;
+};
+
+/* Connection flags shared by test, send and sendmail: getopt_long entries
+ * with these ids; cli_conn_option() consumes one. */
+#define CLI_CONN_OPTION_BASE 1000
+extern const struct option cli_conn_options[];
+extern const size_t cli_conn_options_count;
+/* Returns true if `id` was a connection option (value in optarg). On a bad
+ * value prints why and returns true with *bad set. */
+bool cli_conn_option(struct cli_conn *c, int id, const char *arg, bool *bad);
+extern const char cli_conn_help[];
+
+/* Fills the connection from the store/preset/flags and reads the secret.
+ * Returns CLI_OK or an exit code after printing why. */
+int cli_conn_resolve(struct cli_conn *c, const struct cli_global *g);
+void cli_conn_free(struct cli_conn *c);
+/* The run options for diag/smtp_test from a resolved connection. */
+void cli_conn_run_opts(const struct cli_conn *c, struct smtp_test_opts *o);
+
+/* The exit code for a failure. */
+int cli_exit_for(const struct mf_err *err);
+
+/* Opens the store named by g (prints the error). NULL on failure. */
+struct store *cli_open_store(const struct cli_global *g);
+
+/* Prints a report for humans: steps, failure, cause and fix. */
+void cli_print_report(FILE *out, const struct smtp_test_report *r, bool transcript);
+/* Live printer for smtp_test_opts.live (ctx: a FILE *). */
+void cli_live_printer(void *ctx, char kind, double t_ms, const char *text,
+                      const struct smtp_test_step *step);
+void cli_print_json(json_t *j); /* steals the reference */
+
+/* Reads a whole stream into a malloc'd buffer (NUL-terminated); with
+ * dot_ends, a line holding a single '.' ends the input (sendmail without
+ * -i). NULL on error (printed). */
+char *cli_read_all(FILE *in, size_t *len, bool dot_ends, size_t max);
+
+int cmd_test(const struct cli_global *g, int argc, char **argv);
+int cmd_send(const struct cli_global *g, int argc, char **argv);
+int cmd_sendmail(const struct cli_global *g, int argc, char **argv);
+int cmd_account(const struct cli_global *g, int argc, char **argv);
+int cmd_providers(const struct cli_global *g, int argc, char **argv);
+int cmd_explain(const struct cli_global *g, int argc, char **argv);
+
+#endif

@@ -1,0 +1,80 @@
+/* mailfleet: the command line. */
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+
+#include "cli/cli.h"
+#include "util/log.h"
+
+static const char usage[] =
+    "usage: mailfleet [--db PATH] [-v] COMMAND [ARGS]\n"
+    "\n"
+    "Set up and prove mailboxes, then send from them without breaking limits.\n"
+    "\n"
+    "Commands:\n"
+    "  test smtp [ACCOUNT]     prove SMTP submission works, step by step, explained\n"
+    "  send [ACCOUNT] ...      send a message (file, stdin, or --subject/--body)\n"
+    "  sendmail [-t] [-i] ...  a drop-in for sendmail/msmtp in scripts and cron\n"
+    "  account add|list|remove saved accounts (settings, never secrets)\n"
+    "  providers [ID]          provider presets: servers, sign-in, sending limits\n"
+    "  explain \"REPLY\"         what a server reply means and how to fix it\n"
+    "\n"
+    "Global options:\n"
+    "  --db PATH   the store (default $MAILFLEET_DB, else\n"
+    "              ~/.local/share/mailfleet/mailfleet.db)\n"
+    "  -v          more logging\n"
+    "\n"
+    "Run 'mailfleet COMMAND --help' for a command's options.\n";
+
+int main(int argc, char **argv)
+{
+    /* tokens and passwords sit in our buffers and in libraries': no core dumps */
+    struct rlimit none = {0, 0};
+    setrlimit(RLIMIT_CORE, &none);
+
+    /* installed as "sendmail" (symlink), behave as sendmail */
+    const char *prog = strrchr(argv[0], '/');
+    prog = prog ? prog + 1 : argv[0];
+    struct cli_global g = {.db_path = NULL};
+    if (strcmp(prog, "sendmail") == 0)
+        return cmd_sendmail(&g, argc, argv);
+
+    int i = 1;
+    for (; i < argc && argv[i][0] == '-'; i++) {
+        if (strcmp(argv[i], "--db") == 0 && i + 1 < argc) {
+            g.db_path = argv[++i];
+        } else if (strcmp(argv[i], "-v") == 0) {
+            g.verbose++;
+            mf_log_set_level(MF_LOG_DEBUG);
+        } else if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+            fputs(usage, stdout);
+            return CLI_OK;
+        } else if (strcmp(argv[i], "--version") == 0) {
+            puts("mailfleet 0.1.0");
+            return CLI_OK;
+        } else {
+            fprintf(stderr, "mailfleet: unknown option %s\n%s", argv[i], usage);
+            return CLI_USAGE;
+        }
+    }
+    if (i >= argc) {
+        fputs(usage, stderr);
+        return CLI_USAGE;
+    }
+    static const struct {
+        const char *name;
+        int (*fn)(const struct cli_global *, int, char **);
+    } cmds[] = {
+        {"test", cmd_test}, {"send", cmd_send}, {"sendmail", cmd_sendmail},
+        {"account", cmd_account}, {"providers", cmd_providers},
+        {"explain", cmd_explain},
+    };
+    for (size_t k = 0; k < sizeof cmds / sizeof *cmds; k++)
+        if (strcmp(argv[i], cmds[k].name) == 0) {
+            int rc = cmds[k].fn(&g, argc - i, argv + i);
+            mf_secret_clear_all();
+            return rc;
+        }
+    fprintf(stderr, "mailfleet: unknown command \"%s\"\n%s", argv[i], usage);
+    return CLI_USAGE;
+}

@@ -1,0 +1,355 @@
+#include "engine/store.h"
+
+#include <errno.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "util/clock.h"
+
+#define APPLICATION_ID 0x4D464C54 /* 'MFLT' */
+
+/* Migrations: entry i takes the schema from version i to i + 1. Append
+ * only; never edit a released step. */
+static const char *const migrations[] = {
+    "CREATE TABLE accounts ("
+    "  name TEXT PRIMARY KEY NOT NULL,"
+    "  provider TEXT NOT NULL DEFAULT '',"
+    "  host TEXT NOT NULL,"
+    "  port INTEGER NOT NULL CHECK (port BETWEEN 1 AND 65535),"
+    "  security TEXT NOT NULL CHECK (security IN ('starttls','tls','none')),"
+    "  user TEXT NOT NULL DEFAULT '',"
+    "  auth TEXT NOT NULL DEFAULT 'auto',"
+    "  from_addr TEXT NOT NULL DEFAULT '',"
+    "  password_env TEXT NOT NULL DEFAULT '',"
+    "  password_file TEXT NOT NULL DEFAULT '',"
+    "  created_at INTEGER NOT NULL"
+    ");",
+};
+_Static_assert(sizeof migrations / sizeof *migrations == STORE_SCHEMA_VERSION,
+               "one migration per schema version");
+
+enum stmt_id {
+    S_ACCOUNT_INSERT, S_ACCOUNT_UPSERT, S_ACCOUNT_GET, S_ACCOUNT_DELETE,
+    S_ACCOUNT_LIST, S_COUNT
+};
+
+static const char *const stmt_sql[S_COUNT] = {
+    [S_ACCOUNT_INSERT] =
+        "INSERT INTO accounts (name, provider, host, port, security, user, auth,"
+        " from_addr, password_env, password_file, created_at)"
+        " VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11)",
+    [S_ACCOUNT_UPSERT] =
+        "INSERT INTO accounts (name, provider, host, port, security, user, auth,"
+        " from_addr, password_env, password_file, created_at)"
+        " VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11)"
+        " ON CONFLICT(name) DO UPDATE SET provider=?2, host=?3, port=?4,"
+        " security=?5, user=?6, auth=?7, from_addr=?8, password_env=?9,"
+        " password_file=?10",
+    [S_ACCOUNT_GET] =
+        "SELECT name, provider, host, port, security, user, auth, from_addr,"
+        " password_env, password_file, created_at FROM accounts WHERE name = ?1",
+    [S_ACCOUNT_DELETE] = "DELETE FROM accounts WHERE name = ?1",
+    [S_ACCOUNT_LIST] =
+        "SELECT name, provider, host, port, security, user, auth, from_addr,"
+        " password_env, password_file, created_at FROM accounts ORDER BY name",
+};
+
+struct store {
+    sqlite3 *db;
+    sqlite3_stmt *stmt[S_COUNT];
+    int version;
+};
+
+static enum mf_rc db_error(struct store *st, struct mf_err *err, const char *what)
+{
+    return mf_err_set(err, MF_ESTORE, MF_LAYER_LOCAL, "%s: %s", what,
+                      st && st->db ? sqlite3_errmsg(st->db) : "no database");
+}
+
+static enum mf_rc exec(struct store *st, const char *sql, struct mf_err *err)
+{
+    char *msg = NULL;
+    if (sqlite3_exec(st->db, sql, NULL, NULL, &msg) == SQLITE_OK)
+        return MF_OK;
+    mf_err_set(err, MF_ESTORE, MF_LAYER_LOCAL, "store: %s", msg ? msg : "error");
+    sqlite3_free(msg);
+    return MF_ESTORE;
+}
+
+static int query_int(struct store *st, const char *sql, int *out)
+{
+    sqlite3_stmt *s = NULL;
+    int rc = sqlite3_prepare_v2(st->db, sql, -1, &s, NULL);
+    if (rc == SQLITE_OK) {
+        rc = sqlite3_step(s);
+        if (rc == SQLITE_ROW) {
+            *out = sqlite3_column_int(s, 0);
+            rc = SQLITE_OK;
+        } else if (rc == SQLITE_DONE) {
+            *out = 0;
+            rc = SQLITE_OK;
+        }
+    }
+    sqlite3_finalize(s);
+    return rc;
+}
+
+const char *store_default_path(char *buf, size_t size)
+{
+    const char *env = getenv("MAILFLEET_DB");
+    int n;
+    if (env && *env)
+        n = snprintf(buf, size, "%s", env);
+    else if ((env = getenv("XDG_DATA_HOME")) && *env)
+        n = snprintf(buf, size, "%s/mailfleet/mailfleet.db", env);
+    else if ((env = getenv("HOME")) && *env)
+        n = snprintf(buf, size, "%s/.local/share/mailfleet/mailfleet.db", env);
+    else
+        return NULL;
+    return n > 0 && (size_t)n < size ? buf : NULL;
+}
+
+/* mkdir -p for the directory part of path, mode 0700: the store is private. */
+static enum mf_rc make_parent_dirs(const char *path, struct mf_err *err)
+{
+    char dir[4096];
+    if (snprintf(dir, sizeof dir, "%s", path) >= (int)sizeof dir)
+        return mf_err_set(err, MF_EINVAL, MF_LAYER_LOCAL, "store path too long");
+    for (char *p = dir + 1; *p; p++) {
+        if (*p != '/')
+            continue;
+        *p = '\0';
+        if (mkdir(dir, 0700) != 0 && errno != EEXIST)
+            return mf_err_set(err, MF_EIO, MF_LAYER_LOCAL, "cannot create %s: %s",
+                              dir, strerror(errno));
+        *p = '/';
+    }
+    return MF_OK;
+}
+
+/* A file with tables and someone else's application_id is not ours. */
+static enum mf_rc check_ownership(struct store *st, const char *path,
+                                  struct mf_err *err)
+{
+    int app = 0, tables = 0;
+    if (query_int(st, "PRAGMA application_id", &app) != SQLITE_OK)
+        return mf_err_set(err, MF_ESTORE, MF_LAYER_LOCAL,
+                          "%s is not a mailfleet store (not an SQLite database "
+                          "or damaged): %s; it was left untouched", path,
+                          sqlite3_errmsg(st->db));
+    if (query_int(st, "SELECT count(*) FROM sqlite_master", &tables) != SQLITE_OK)
+        return db_error(st, err, "reading the store");
+    if (tables > 0 && app != APPLICATION_ID)
+        return mf_err_set(err, MF_ESTORE, MF_LAYER_LOCAL,
+                          "%s is an SQLite database of another program, not a "
+                          "mailfleet store; it was left untouched", path);
+    return MF_OK;
+}
+
+static enum mf_rc migrate(struct store *st, const char *path, struct mf_err *err)
+{
+    if (exec(st, "BEGIN IMMEDIATE", err) != MF_OK)
+        return MF_ESTORE;
+    enum mf_rc rc = exec(st, "CREATE TABLE IF NOT EXISTS schema_version "
+                             "(version INTEGER NOT NULL)", err);
+    int v = 0;
+    if (rc == MF_OK &&
+        query_int(st, "SELECT max(version) FROM schema_version", &v) != SQLITE_OK)
+        rc = db_error(st, err, "reading the schema version");
+    if (rc == MF_OK && v > STORE_SCHEMA_VERSION)
+        rc = mf_err_set(err, MF_ESTORE, MF_LAYER_LOCAL,
+                        "%s has schema version %d, newer than this mailfleet "
+                        "(%d): upgrade mailfleet", path, v, STORE_SCHEMA_VERSION);
+    for (; rc == MF_OK && v < STORE_SCHEMA_VERSION; v++) {
+        rc = exec(st, migrations[v], err);
+        char sql[96];
+        snprintf(sql, sizeof sql, "INSERT INTO schema_version VALUES (%d)", v + 1);
+        if (rc == MF_OK)
+            rc = exec(st, sql, err);
+    }
+    char app[64];
+    snprintf(app, sizeof app, "PRAGMA application_id = %d", APPLICATION_ID);
+    if (rc == MF_OK)
+        rc = exec(st, app, err);
+    if (rc == MF_OK)
+        rc = exec(st, "COMMIT", err);
+    else
+        exec(st, "ROLLBACK", NULL);
+    st->version = v;
+    return rc;
+}
+
+struct store *store_open(const char *path, struct mf_err *err)
+{
+    char def[4096];
+    if (!path && !(path = store_default_path(def, sizeof def))) {
+        mf_err_set(err, MF_ECONFIG, MF_LAYER_LOCAL,
+                   "no store path: set MAILFLEET_DB or HOME");
+        return NULL;
+    }
+    if (make_parent_dirs(path, err) != MF_OK)
+        return NULL;
+    struct store *st = calloc(1, sizeof *st);
+    if (!st) {
+        mf_err_set(err, MF_ENOMEM, MF_LAYER_INTERNAL, "out of memory");
+        return NULL;
+    }
+    if (sqlite3_open_v2(path, &st->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE,
+                        NULL) != SQLITE_OK) {
+        mf_err_set(err, MF_ESTORE, MF_LAYER_LOCAL, "cannot open store %s: %s",
+                   path, st->db ? sqlite3_errmsg(st->db) : "out of memory");
+        store_close(st);
+        return NULL;
+    }
+    sqlite3_busy_timeout(st->db, 5000);
+    chmod(path, 0600);
+    if (check_ownership(st, path, err) != MF_OK ||
+        exec(st, "PRAGMA journal_mode=WAL; PRAGMA foreign_keys=ON;", err) != MF_OK ||
+        migrate(st, path, err) != MF_OK) {
+        store_close(st);
+        return NULL;
+    }
+    for (int i = 0; i < S_COUNT; i++)
+        if (sqlite3_prepare_v3(st->db, stmt_sql[i], -1, SQLITE_PREPARE_PERSISTENT,
+                               &st->stmt[i], NULL) != SQLITE_OK) {
+            db_error(st, err, "preparing statements");
+            store_close(st);
+            return NULL;
+        }
+    return st;
+}
+
+void store_close(struct store *st)
+{
+    if (!st)
+        return;
+    for (int i = 0; i < S_COUNT; i++)
+        sqlite3_finalize(st->stmt[i]);
+    sqlite3_close(st->db);
+    free(st);
+}
+
+int store_schema_version(struct store *st)
+{
+    return st->version;
+}
+
+/* ---- accounts ------------------------------------------------------------ */
+
+static void col_text(sqlite3_stmt *s, int col, char *dst, size_t size)
+{
+    const unsigned char *t = sqlite3_column_text(s, col);
+    snprintf(dst, size, "%s", t ? (const char *)t : "");
+}
+
+static void row_to_account(sqlite3_stmt *s, struct store_account *a)
+{
+    memset(a, 0, sizeof *a);
+    col_text(s, 0, a->name, sizeof a->name);
+    col_text(s, 1, a->provider, sizeof a->provider);
+    col_text(s, 2, a->host, sizeof a->host);
+    a->port = sqlite3_column_int(s, 3);
+    col_text(s, 4, a->security, sizeof a->security);
+    col_text(s, 5, a->user, sizeof a->user);
+    col_text(s, 6, a->auth, sizeof a->auth);
+    col_text(s, 7, a->from_addr, sizeof a->from_addr);
+    col_text(s, 8, a->password_env, sizeof a->password_env);
+    col_text(s, 9, a->password_file, sizeof a->password_file);
+    a->created_at = sqlite3_column_int64(s, 10);
+}
+
+static bool fits(const char *s, size_t size)
+{
+    return strnlen(s, size) < size;
+}
+
+enum mf_rc store_account_put(struct store *st, const struct store_account *a,
+                             bool replace, struct mf_err *err)
+{
+    if (!a->name[0] || !a->host[0] || !fits(a->name, sizeof a->name) ||
+        !fits(a->host, sizeof a->host) || !fits(a->user, sizeof a->user))
+        return mf_err_set(err, MF_EINVAL, MF_LAYER_LOCAL,
+                          "an account needs a name and a host");
+    sqlite3_stmt *s = st->stmt[replace ? S_ACCOUNT_UPSERT : S_ACCOUNT_INSERT];
+    sqlite3_reset(s);
+    sqlite3_bind_text(s, 1, a->name, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 2, a->provider, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 3, a->host, -1, SQLITE_STATIC);
+    sqlite3_bind_int(s, 4, a->port);
+    sqlite3_bind_text(s, 5, a->security, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 6, a->user, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 7, a->auth[0] ? a->auth : "auto", -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 8, a->from_addr, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 9, a->password_env, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 10, a->password_file, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(s, 11, a->created_at ? a->created_at : mf_wall_seconds());
+    int rc = sqlite3_step(s);
+    sqlite3_clear_bindings(s);
+    sqlite3_reset(s);
+    if (rc == SQLITE_DONE)
+        return MF_OK;
+    if (rc == SQLITE_CONSTRAINT)
+        return mf_err_set(err, MF_EINVAL, MF_LAYER_LOCAL,
+                          "account \"%s\" already exists or has an invalid "
+                          "port/security", a->name);
+    return db_error(st, err, "saving the account");
+}
+
+enum mf_rc store_account_get(struct store *st, const char *name,
+                             struct store_account *out, struct mf_err *err)
+{
+    sqlite3_stmt *s = st->stmt[S_ACCOUNT_GET];
+    sqlite3_reset(s);
+    sqlite3_bind_text(s, 1, name, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(s);
+    enum mf_rc ret = MF_OK;
+    if (rc == SQLITE_ROW)
+        row_to_account(s, out);
+    else if (rc == SQLITE_DONE)
+        ret = mf_err_set(err, MF_ENOTFOUND, MF_LAYER_LOCAL,
+                         "no account named \"%s\" (see: mailfleet account list)",
+                         name);
+    else
+        ret = db_error(st, err, "reading the account");
+    sqlite3_clear_bindings(s);
+    sqlite3_reset(s);
+    return ret;
+}
+
+enum mf_rc store_account_remove(struct store *st, const char *name,
+                                struct mf_err *err)
+{
+    sqlite3_stmt *s = st->stmt[S_ACCOUNT_DELETE];
+    sqlite3_reset(s);
+    sqlite3_bind_text(s, 1, name, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(s);
+    sqlite3_clear_bindings(s);
+    sqlite3_reset(s);
+    if (rc != SQLITE_DONE)
+        return db_error(st, err, "removing the account");
+    if (sqlite3_changes(st->db) == 0)
+        return mf_err_set(err, MF_ENOTFOUND, MF_LAYER_LOCAL,
+                          "no account named \"%s\"", name);
+    return MF_OK;
+}
+
+enum mf_rc store_account_list(struct store *st, store_account_cb cb, void *ctx,
+                              struct mf_err *err)
+{
+    sqlite3_stmt *s = st->stmt[S_ACCOUNT_LIST];
+    sqlite3_reset(s);
+    int rc;
+    struct store_account a;
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+        row_to_account(s, &a);
+        if (cb(ctx, &a) != 0) {
+            rc = SQLITE_DONE;
+            break;
+        }
+    }
+    sqlite3_reset(s);
+    return rc == SQLITE_DONE ? MF_OK : db_error(st, err, "listing accounts");
+}

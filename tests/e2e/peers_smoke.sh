@@ -1,0 +1,239 @@
+#!/usr/bin/env bash
+# peers_smoke.sh DIR — prove the loopback peers started by
+# `tests/peers/peers.sh start DIR` work, using real clients that are
+# independent of mailfleet (swaks, openssl s_client, bash /dev/tcp).
+# Prints PASS/FAIL per check; exits non-zero if any check fails.
+# A peer listed in MF_PEERS_SKIPPED is reported as SKIP (an error under CI=true).
+set -euo pipefail
+
+die() { echo "peers_smoke: error: $*" >&2; exit 2; }
+[ $# -eq 1 ] || die "usage: $0 DIR   (DIR as given to tests/peers/peers.sh start)"
+env_file="$1/peers.env"
+[ -f "$env_file" ] || die "$env_file not found — start the peers first: tests/peers/peers.sh start $1"
+# shellcheck disable=SC1090
+. "$env_file"
+command -v swaks >/dev/null || die "swaks not found (Debian package: swaks)"
+command -v openssl >/dev/null || die "openssl not found"
+
+pass=0 fail=0 skip=0
+token="smoke-$$-$RANDOM"
+OUT=""   # output of the last client run
+RC=0     # its exit status
+
+ok()  { echo "PASS  $1"; pass=$((pass + 1)); }
+bad() {
+  echo "FAIL  $1"
+  [ -z "${2:-}" ] || printf '%s\n' "$2" | tail -n 25 | sed 's/^/      | /'
+  fail=$((fail + 1))
+}
+skipped() {
+  if [ "${CI:-}" = true ]; then bad "$1 (peer skipped, CI=true)"; else echo "SKIP  $1"; skip=$((skip + 1)); fi
+}
+ready() { [[ " $MF_PEERS_READY " == *" $1 "* ]]; }
+
+run() { # run CMD... capturing output and status, never failing the script
+  set +e
+  OUT=$("$@" 2>&1)
+  RC=$?
+  set -e
+}
+
+# expect NAME WANT_RC REGEX : the last run exited WANT_RC ("0", "!0" or a number)
+# and its output matches REGEX (grep -E)
+expect() {
+  local name=$1 want=$2 re=$3 rc_ok=0
+  case "$want" in
+    '!0') [ "$RC" -ne 0 ] && rc_ok=1 ;;
+    *)    [ "$RC" -eq "$want" ] && rc_ok=1 ;;
+  esac
+  if [ $rc_ok = 1 ] && grep -Eq -- "$re" <<<"$OUT"; then
+    ok "$name"
+  else
+    bad "$name (exit $RC, wanted $want; output must match /$re/)" "$OUT"
+  fi
+}
+
+swaks_() { swaks --timeout 10 --server 127.0.0.1 "$@"; }
+
+# wait_for_file_with DIR TEXT: a file under DIR containing TEXT appears within 10 s
+wait_for_file_with() {
+  local _
+  for _ in $(seq 100); do
+    if grep -rlqF -- "$2" "$1" 2>/dev/null; then return 0; fi
+    sleep 0.1
+  done
+  return 1
+}
+
+# raw_talk PORT LINE... : read the banner, then send each LINE and read the
+# reply lines up to the last one ("NNN " or a line without a code); OUT gets
+# everything read. Pure bash, so the bytes are exactly what the server sent.
+raw_talk() {
+  local port=$1 line reply
+  shift
+  OUT=""
+  exec 3<>"/dev/tcp/127.0.0.1/$port" || { RC=1; return; }
+  IFS= read -r -t 5 reply <&3 && OUT+="$reply"$'\n'
+  for line in "$@"; do
+    printf '%s\r\n' "$line" >&3
+    while IFS= read -r -t 5 reply <&3; do
+      OUT+="$reply"$'\n'
+      [[ $reply =~ ^[0-9]{3}- ]] || break
+    done
+  done
+  # anything else the server sent unasked (multi-line POP3 replies, injections)
+  while IFS= read -r -t 0.5 reply <&3; do OUT+="$reply"$'\n'; done
+  exec 3<&- 3>&-
+  RC=0
+}
+
+echo "== smtp-sink (MF_SINK_PORT=${MF_SINK_PORT:-}) =="
+if ready sink; then
+  run swaks_ --port "$MF_SINK_PORT" --from a@example.test --to b@example.test \
+    --header "Subject: $token sink"
+  expect "sink: plain send via swaks" 0 '<-  250 2\.0\.0 Ok'
+  run swaks_ --port "$MF_SINK_PORT" --quit-after EHLO
+  expect "sink: EHLO offers PIPELINING" 0 '250[- ]PIPELINING'
+else
+  skipped "sink"
+fi
+
+echo "== Dovecot (submission $MF_SUB_STARTTLS_PORT/$MF_SUB_TLS_PORT, IMAP, POP3) =="
+if ready dovecot; then
+  # Dovecot 2.3 counts a connection whose remote IP equals its local IP
+  # (127.0.0.1 -> 127.0.0.1) as "secured", so on loopback it offers AUTH
+  # before STARTTLS despite ssl=required. Use the fault peer for that check.
+  run swaks_ --port "$MF_SUB_STARTTLS_PORT" --quit-after EHLO
+  expect "dovecot submission: STARTTLS offered" 0 '250[- ]STARTTLS'
+
+  run swaks_ --port "$MF_SUB_STARTTLS_PORT" -tls --tls-verify --tls-ca-path "$MF_PEER_CA" \
+    --auth PLAIN --auth-user "$MF_SUB_USER" --auth-password "$MF_SUB_PASS" \
+    --from "$MF_SUB_USER" --to rcpt@example.test --header "Subject: $token starttls"
+  expect "dovecot submission: STARTTLS (verified against test CA) + AUTH PLAIN + send" 0 '235 2\.7\.0'
+  if ready sink && wait_for_file_with "$MF_SINK_CAPTURE_DIR" "$token starttls"; then
+    ok "dovecot submission relayed the STARTTLS message to smtp-sink (captured)"
+  else
+    bad "dovecot submission relayed the STARTTLS message to smtp-sink (captured)" \
+      "$(tail -n 20 "$MF_PEER_DIR/logs/dovecot.log" 2>/dev/null)"
+  fi
+
+  run swaks_ --port "$MF_SUB_TLS_PORT" -tlsc --tls-verify --tls-ca-path "$MF_PEER_CA" \
+    --auth LOGIN --auth-user "$MF_SUB_USER" --auth-password "$MF_SUB_PASS" \
+    --from "$MF_SUB_USER" --to rcpt@example.test --header "Subject: $token implicit"
+  expect "dovecot submissions: implicit TLS (verified) + AUTH LOGIN + send" 0 '235 2\.7\.0'
+  if ready sink && wait_for_file_with "$MF_SINK_CAPTURE_DIR" "$token implicit"; then
+    ok "dovecot submissions relayed the implicit-TLS message to smtp-sink (captured)"
+  else
+    bad "dovecot submissions relayed the implicit-TLS message to smtp-sink (captured)"
+  fi
+
+  run swaks_ --port "$MF_SUB_STARTTLS_PORT" -tls --tls-verify --tls-ca-path "$MF_PEER_CA" \
+    --auth PLAIN --auth-user "$MF_SUB_USER" --auth-password wrong-password \
+    --from "$MF_SUB_USER" --to rcpt@example.test
+  expect "dovecot submission: wrong password is refused" 28 '535 5\.7\.8'
+
+  run bash -c "printf 'a LOGIN %s %s\r\nb SELECT INBOX\r\nc LOGOUT\r\n' '$MF_SUB_USER' '$MF_SUB_PASS' |
+    timeout 10 openssl s_client -quiet -connect 127.0.0.1:$MF_IMAPS_PORT -CAfile '$MF_PEER_CA' \
+      -verify_return_error -verify_hostname localhost"
+  expect "dovecot IMAPS: verified TLS + LOGIN + SELECT" 0 '^b OK'
+
+  run bash -c "timeout 10 openssl s_client -brief -starttls imap -connect 127.0.0.1:$MF_IMAP_PORT \
+      -CAfile '$MF_PEER_CA' -verify_return_error -verify_ip 127.0.0.1 </dev/null"
+  expect "dovecot IMAP: STARTTLS verified (IP SAN 127.0.0.1)" 0 'Verification: OK'
+
+  run bash -c "timeout 10 openssl s_client -brief -starttls pop3 -connect 127.0.0.1:$MF_POP3_PORT \
+      -CAfile '$MF_PEER_CA' -verify_return_error -verify_hostname localhost </dev/null"
+  expect "dovecot POP3: STLS verified (DNS SAN localhost)" 0 'Verification: OK'
+
+  run bash -c "printf 'USER %s\r\nPASS %s\r\nSTAT\r\nQUIT\r\n' '$MF_SUB_USER' '$MF_SUB_PASS' |
+    timeout 10 openssl s_client -quiet -connect 127.0.0.1:$MF_POP3S_PORT -CAfile '$MF_PEER_CA' \
+      -verify_return_error -verify_hostname localhost"
+  expect "dovecot POP3S: verified TLS + USER/PASS + STAT" 0 '\+OK Logged in'
+
+else
+  skipped "dovecot"
+fi
+
+echo "== fault peer (MF_FAULT_PORT=${MF_FAULT_PORT:-}, raw ${MF_FAULT_RAW_PORT:-}) =="
+if ready fault; then
+  fs() { swaks_ --port "$MF_FAULT_PORT" "$@"; }
+  fs_tls() { fs -tls --tls-verify --tls-ca-path "$MF_PEER_CA" "$@"; }
+
+  run fs --quit-after EHLO
+  if [ $RC -eq 0 ] && grep -q 'STARTTLS' <<<"$OUT" && ! grep -q '250[- ]AUTH' <<<"$OUT"; then
+    ok "fault: STARTTLS offered, AUTH not offered before TLS"
+  else
+    bad "fault: STARTTLS offered, AUTH not offered before TLS" "$OUT"
+  fi
+
+  run fs --from a@example.test --to b@example.test
+  expect "fault: MAIL before STARTTLS -> 530 5.7.0" 23 '530 5\.7\.0 Must issue a STARTTLS command first'
+
+  run fs_tls --quit-after EHLO
+  expect "fault: after STARTTLS, AUTH LOGIN PLAIN XOAUTH2 offered" 0 '250[- ]AUTH LOGIN PLAIN XOAUTH2'
+
+  run fs_tls --from a@example.test --to b@example.test
+  expect "fault: MAIL without AUTH -> 530 5.7.57" 23 '530 5\.7\.57 Client not authenticated to send mail\.'
+
+  run fs_tls --auth LOGIN --auth-user smtpauth-disabled@example.test --auth-password good \
+    --from smtpauth-disabled@example.test --to b@example.test
+  expect "fault: smtpauth-disabled -> 535 5.7.139" 28 '535 5\.7\.139 Authentication unsuccessful, SmtpClientAuthentication is disabled for the Tenant'
+
+  run fs_tls --auth PLAIN --auth-user basic-off@example.test --auth-password good \
+    --from basic-off@example.test --to b@example.test
+  expect "fault: basic-off -> 550 5.7.30" 28 '550 5\.7\.30 Basic authentication is not supported for Client Submission\.'
+
+  run fs_tls --auth LOGIN --auth-user someone@example.test --auth-password not-good \
+    --from someone@example.test --to b@example.test
+  expect "fault: wrong password -> 535 5.7.3" 28 '535 5\.7\.3 Authentication unsuccessful'
+
+  run fs_tls --auth LOGIN --auth-user "good-$token@example.test" --auth-password good \
+    --from "good-$token@example.test" --to b@example.test --header "Subject: $token fault"
+  expect "fault: good AUTH LOGIN + send -> 235 2.7.0 / 250 2.0.0" 0 '250 2\.0\.0 OK <'
+  if grep -qF "$token fault" "$MF_FAULT_MAIL_LOG" 2>/dev/null; then
+    ok "fault: accepted message recorded in MF_FAULT_MAIL_LOG"
+  else
+    bad "fault: accepted message recorded in MF_FAULT_MAIL_LOG"
+  fi
+
+  run fs_tls --auth PLAIN --auth-user "good-$token@example.test" --auth-password good \
+    --from "good-$token@example.test" --to unknown@example.test
+  expect "fault: unknown@ recipient -> 550 5.1.10" 24 '550 5\.1\.10 RESOLVER\.ADR\.RecipientNotFound'
+
+  run fs_tls --auth PLAIN --auth-user quota@example.test --auth-password good \
+    --from quota@example.test --to b@example.test
+  expect "fault: quota@ -> 554 5.2.0 at end of DATA" 26 '554 5\.2\.0 STOREDRV\.Submission\.Exception:SubmissionQuotaExceededException'
+
+  run swaks_ --port "$MF_WRONGCA_STARTTLS_PORT" -tls --tls-verify --tls-ca-path "$MF_PEER_CA" --quit-after TLS
+  expect "wrong-CA STARTTLS port fails verification against the test CA" 29 '.'
+  run swaks_ --port "$MF_WRONGCA_TLS_PORT" -tlsc --tls-verify --tls-ca-path "$MF_PEER_CA" --quit-after TLS
+  expect "wrong-CA implicit-TLS port fails verification against the test CA" 29 '.'
+
+  run bash -c "timeout 10 openssl s_client -starttls smtp -connect 127.0.0.1:$MF_WRONGHOST_PORT \
+      -CAfile '$MF_PEER_CA' -verify_return_error -verify_hostname localhost </dev/null"
+  expect "wrong-host port fails hostname verification for localhost" '!0' 'verify error|hostname mismatch'
+  run bash -c "timeout 10 openssl s_client -starttls smtp -connect 127.0.0.1:$MF_WRONGHOST_PORT \
+      -CAfile '$MF_PEER_CA' -verify_return_error -verify_hostname wrong.example.test </dev/null"
+  expect "wrong-host port verifies for wrong.example.test (chain is fine)" 0 'Verify return code: 0 \(ok\)'
+
+  run swaks_ --port "$MF_FAULT_RAW_PORT" --helo helo-only --from a@example.test --to b@example.test \
+    --header "Subject: $token raw"
+  if [ $RC -eq 0 ] && grep -q '502 ' <<<"$OUT" && grep -q '<~  250 2.0.0 OK queued\|<-  250 2.0.0 OK queued' <<<"$OUT"; then
+    ok "fault raw helo-only: 502 to EHLO, HELO fallback, plain send"
+  else
+    bad "fault raw helo-only: 502 to EHLO, HELO fallback, plain send" "$OUT"
+  fi
+
+  raw_talk "$MF_FAULT_RAW_PORT" "EHLO inject" "STARTTLS"
+  if grep -q '^220 raw.fault.test ESMTP' <<<"$OUT" && grep -q '^220 2.0.0 Ready' <<<"$OUT" \
+     && grep -q '^250 injected' <<<"$OUT"; then
+    ok "fault raw inject: STARTTLS answered with 220 + injected 250 line"
+  else
+    bad "fault raw inject: STARTTLS answered with 220 + injected 250 line" "$OUT"
+  fi
+else
+  skipped "fault"
+fi
+
+echo "== $pass passed, $fail failed, $skip skipped =="
+[ "$fail" -eq 0 ]

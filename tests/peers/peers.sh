@@ -1,0 +1,539 @@
+#!/usr/bin/env bash
+# peers.sh — start/stop the REAL loopback test peers for mailfleet.
+#
+#   tests/peers/peers.sh start DIR    start every peer on 127.0.0.1, write DIR/peers.env
+#   tests/peers/peers.sh stop DIR     stop exactly what `start DIR` started (idempotent)
+#   tests/peers/peers.sh status DIR   list the peers and whether they are alive
+#   tests/peers/peers.sh deliver DIR [USER] < message
+#                                     put a message into USER's Dovecot INBOX
+#                                     (default USER: the test user)
+#
+# Environment:
+#   MF_PEER_BASE           first port (default 42500); ports BASE+0 .. BASE+19 are ours
+#   MF_PEER_START_TIMEOUT  seconds to wait for every port to accept (default 15)
+#   CI=true                a peer that cannot be started is an error, never a skip
+#   MF_PEER_SMTP_SINK, MF_PEER_DOVECOT, MF_PEER_NODE
+#                          use this binary instead of the one found in PATH
+#
+# Everything (certs, configs, logs, mail, pid files) lives in DIR. Every
+# listener binds 127.0.0.1 only. See tests/peers/README.md for the variables
+# in peers.env, the ports and the fault peer's scenarios.
+set -euo pipefail
+
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+PROG=peers
+
+say()  { echo "$PROG: $*"; }
+warn() { echo "$PROG: warning: $*" >&2; }
+die()  { echo "$PROG: error: $*" >&2; exit 1; }
+
+usage() {
+  sed -n '2,18p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
+  exit 2
+}
+
+is_ci() { [ "${CI:-}" = "true" ] || [ "${CI:-}" = "1" ]; }
+
+# ---------------------------------------------------------------- ports
+
+BASE=${MF_PEER_BASE:-42500}
+[[ $BASE =~ ^[0-9]+$ ]] || die "MF_PEER_BASE=$BASE is not a number"
+(( BASE >= 1024 && BASE + 19 <= 65535 )) || die "MF_PEER_BASE=$BASE: need 1024 <= base and base+19 <= 65535"
+
+SINK_PORT=$((BASE + 0))
+SINK_CAPTURE_PORT=$((BASE + 1))
+SUB_STARTTLS_PORT=$((BASE + 2))
+SUB_TLS_PORT=$((BASE + 3))
+IMAP_PORT=$((BASE + 4))
+IMAPS_PORT=$((BASE + 5))
+POP3_PORT=$((BASE + 6))
+POP3S_PORT=$((BASE + 7))
+FAULT_PORT=$((BASE + 8))
+FAULT_RAW_PORT=$((BASE + 9))
+WRONGCA_STARTTLS_PORT=$((BASE + 10))
+WRONGCA_TLS_PORT=$((BASE + 11))
+WRONGHOST_PORT=$((BASE + 12))
+# BASE+13 .. BASE+19 reserved (BASE+13: MF_OIDC_PORT, the oidc-provider peer)
+
+SUB_USER=test@example.test
+SUB_PASS=s3cret-Passw0rd
+SUB_USER2=other@example.test
+SUB_PASS2=An0ther-Passw0rd
+
+# ------------------------------------------------------- process helpers
+
+# /proc/PID/stat field 22 (start time in clock ticks): with the pid it names
+# one process incarnation, so a recycled pid is never mistaken for ours.
+starttime() {
+  local s
+  s=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
+  s=${s##*) }
+  local -a f
+  read -r -a f <<<"$s"
+  echo "${f[19]}"
+}
+
+# alive PIDFILE -> true if the recorded process is still the one we started
+alive() {
+  local pid st now
+  [ -f "$1" ] || return 1
+  read -r pid st < "$1" || return 1
+  [[ $pid =~ ^[0-9]+$ ]] || return 1
+  now=$(starttime "$pid") || return 1
+  [ "$now" = "$st" ]
+}
+
+# launch NAME LOGFILE CMD... : run CMD in its own session, stdio to LOGFILE,
+# and record "PID STARTTIME" in DIR/pids/NAME.pid
+launch() {
+  local name=$1 logf=$2 pid st
+  shift 2
+  setsid "$@" </dev/null >>"$logf" 2>&1 &
+  pid=$!
+  st=$(starttime "$pid" || echo dead)
+  echo "$pid $st" > "$DIR/pids/$name.pid"
+  STARTED+=("$name")
+}
+
+port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+abs_dir() {
+  mkdir -p "$1"
+  (cd "$1" && pwd -P)
+}
+
+# ------------------------------------------------------------------ stop
+
+stop_all() {
+  local pf name pid st kids=() victims=() deadline
+  [ -d "$DIR/pids" ] || return 0
+  shopt -s nullglob
+  for pf in "$DIR"/pids/*.pid; do
+    name=$(basename "$pf" .pid)
+    if alive "$pf"; then
+      read -r pid st < "$pf"
+      # Dovecot's children (auth, login, imap...) exit with their master;
+      # remember them so we can check and, if need be, kill them too.
+      if [ "$name" = dovecot ]; then
+        mapfile -t kids < <(pgrep -P "$pid" 2>/dev/null || true)
+      fi
+      kill -TERM "$pid" 2>/dev/null || true
+      victims+=("$pid")
+      say "stopping $name (pid $pid)"
+    fi
+  done
+  deadline=$((SECONDS + 5))
+  for pid in "${victims[@]}" "${kids[@]}"; do
+    while kill -0 "$pid" 2>/dev/null && [ "$(cut -d' ' -f3 "/proc/$pid/stat" 2>/dev/null)" != Z ]; do
+      if (( SECONDS >= deadline )); then
+        warn "pid $pid did not exit after SIGTERM; sending SIGKILL"
+        kill -KILL "$pid" 2>/dev/null || true
+        break
+      fi
+      sleep 0.1
+    done
+  done
+  rm -f "$DIR"/pids/*.pid
+  shopt -u nullglob
+}
+
+# ------------------------------------------------------------- the peers
+
+# find_bin OVERRIDE_VAR NAME... : the override if set (must be executable),
+# else the first NAME found in PATH, /usr/sbin or /usr/lib/postfix/sbin; "" if none
+find_bin() {
+  local var=$1 name d
+  shift
+  if [ -n "${!var:-}" ]; then
+    if [ -x "${!var}" ]; then echo "${!var}"; fi
+    return 0
+  fi
+  for name in "$@"; do
+    if command -v "$name" 2>/dev/null; then return 0; fi
+    for d in /usr/sbin /usr/lib/postfix/sbin; do
+      if [ -x "$d/$name" ]; then echo "$d/$name"; return 0; fi
+    done
+  done
+}
+
+start_sinks() {
+  local sink
+  sink=$(find_bin MF_PEER_SMTP_SINK smtp-sink)
+  if [ -z "$sink" ]; then
+    skip_or_die sink "smtp-sink not found (Debian package: postfix)"
+    return 0
+  fi
+  local user=()
+  if [ "$(id -u)" = 0 ]; then user=(-u nobody); fi
+  mkdir -p "$DIR/sink-mail"
+  [ "$(id -u)" != 0 ] || chown nobody:nogroup "$DIR/sink-mail"
+  # Fast sink for throughput: discards everything. PIPELINING is offered
+  # (smtp-sink's default); up to 1024 simultaneous sessions.
+  launch sink "$DIR/logs/sink.log" "$sink" "${user[@]}" -h sink.test -m 1024 \
+    "127.0.0.1:$SINK_PORT" 1024
+  # Capturing sink: one file per message in DIR/sink-mail (Dovecot relays here).
+  launch sink-capture "$DIR/logs/sink-capture.log" "$sink" "${user[@]}" -h sink-capture.test \
+    -d "$DIR/sink-mail/%Y%m%d-%H%M%S." "127.0.0.1:$SINK_CAPTURE_PORT" 256
+  WAIT+=("sink:$SINK_PORT:sink.log" "sink-capture:$SINK_CAPTURE_PORT:sink-capture.log")
+  READY+=(sink)
+}
+
+write_dovecot_conf() {
+  local internal login mailuid mailgid
+  if [ "$(id -u)" = 0 ]; then
+    internal=dovecot login=dovenull mailuid=nobody mailgid=nogroup
+  else
+    internal=$(id -un) login=$(id -un) mailuid=$(id -un) mailgid=$(id -gn)
+  fi
+  mkdir -p "$DIR/mail" "$DIR/dovecot/run" "$DIR/dovecot/state"
+  [ "$(id -u)" != 0 ] || chown "$mailuid:$mailgid" "$DIR/mail"
+  umask 077
+  printf '%s:{PLAIN}%s\n%s:{PLAIN}%s\n' "$SUB_USER" "$SUB_PASS" "$SUB_USER2" "$SUB_PASS2" \
+    > "$DIR/dovecot/users"
+  umask 022
+  # auth reads the passwd-file as the internal user
+  [ "$(id -u)" != 0 ] || { chgrp "$internal" "$DIR/dovecot/users"; chmod 0640 "$DIR/dovecot/users"; }
+  cat > "$DIR/dovecot.conf" <<EOF
+# Generated by tests/peers/peers.sh — throwaway Dovecot for tests, loopback only.
+instance_name = mailfleet-peers-$BASE
+base_dir = $DIR/dovecot/run
+state_dir = $DIR/dovecot/state
+listen = 127.0.0.1
+protocols = imap pop3 submission
+default_internal_user = $internal
+default_login_user = $login
+hostname = localhost
+postmaster_address = postmaster@example.test
+login_greeting = Dovecot (mailfleet test peer) ready.
+
+log_path = $DIR/logs/dovecot.log
+info_log_path = $DIR/logs/dovecot.log
+debug_log_path = $DIR/logs/dovecot.log
+auth_verbose = yes
+auth_verbose_passwords = no
+verbose_ssl = no
+
+ssl = required
+ssl_cert = <$DIR/certs/server.crt
+ssl_key = <$DIR/certs/server.key
+ssl_min_protocol = TLSv1.2
+disable_plaintext_auth = yes
+auth_mechanisms = plain login
+
+passdb {
+  driver = passwd-file
+  args = scheme=PLAIN username_format=%u $DIR/dovecot/users
+}
+userdb {
+  driver = static
+  args = uid=$mailuid gid=$mailgid home=$DIR/mail/%u
+}
+mail_location = maildir:~/Maildir
+namespace inbox {
+  inbox = yes
+  mailbox Drafts {
+    special_use = \\Drafts
+    auto = subscribe
+  }
+  mailbox Junk {
+    special_use = \\Junk
+    auto = subscribe
+  }
+  mailbox Sent {
+    special_use = \\Sent
+    auto = subscribe
+  }
+  mailbox Trash {
+    special_use = \\Trash
+    auto = subscribe
+  }
+}
+
+submission_relay_host = 127.0.0.1
+submission_relay_port = $SINK_CAPTURE_PORT
+submission_relay_ssl = no
+submission_relay_trusted = no
+
+doveadm_port = 0
+
+# Tests log in often and fail on purpose: no failure delay, no per-IP auth
+# penalty (mode 0 disables it), room for many parallel IMAP/POP3 sessions.
+auth_failure_delay = 0
+service anvil {
+  unix_listener anvil-auth-penalty {
+    mode = 0
+  }
+}
+protocol imap {
+  mail_max_userip_connections = 100
+}
+protocol pop3 {
+  mail_max_userip_connections = 100
+}
+
+service submission-login {
+  inet_listener submission {
+    address = 127.0.0.1
+    port = $SUB_STARTTLS_PORT
+  }
+  inet_listener submissions {
+    address = 127.0.0.1
+    port = $SUB_TLS_PORT
+    ssl = yes
+  }
+}
+service imap-login {
+  inet_listener imap {
+    address = 127.0.0.1
+    port = $IMAP_PORT
+  }
+  inet_listener imaps {
+    address = 127.0.0.1
+    port = $IMAPS_PORT
+    ssl = yes
+  }
+}
+service pop3-login {
+  inet_listener pop3 {
+    address = 127.0.0.1
+    port = $POP3_PORT
+  }
+  inet_listener pop3s {
+    address = 127.0.0.1
+    port = $POP3S_PORT
+    ssl = yes
+  }
+}
+EOF
+}
+
+start_dovecot() {
+  local dovecot
+  dovecot=$(find_bin MF_PEER_DOVECOT dovecot)
+  if [ -z "$dovecot" ]; then
+    skip_or_die dovecot "dovecot not found (Debian packages: dovecot-core dovecot-imapd dovecot-pop3d dovecot-submissiond)"
+    return 0
+  fi
+  write_dovecot_conf
+  local out
+  if ! out=$("$dovecot" -c "$DIR/dovecot.conf" -n 2>&1 >/dev/null); then
+    echo "$out" >&2
+    die "dovecot rejected $DIR/dovecot.conf (see above)"
+  fi
+  # -F: stay in the foreground so the pid we record is the master's.
+  launch dovecot "$DIR/logs/dovecot.stdout" "$dovecot" -F -c "$DIR/dovecot.conf"
+  local p
+  for p in "$SUB_STARTTLS_PORT" "$SUB_TLS_PORT" "$IMAP_PORT" "$IMAPS_PORT" "$POP3_PORT" "$POP3S_PORT"; do
+    WAIT+=("dovecot:$p:dovecot.log")
+  done
+  READY+=(dovecot)
+}
+
+start_fault() {
+  local node
+  node=$(find_bin MF_PEER_NODE node nodejs)
+  if [ -z "$node" ]; then
+    skip_or_die fault "node not found (need Node.js >= 18.18)"
+    return 0
+  fi
+  local ver
+  ver=$("$node" -p 'process.versions.node')
+  if ! "$node" -e 'const [a,b]=process.versions.node.split(".").map(Number); process.exit(a>18||(a===18&&b>=18)?0:1)'; then
+    skip_or_die fault "node $ver is too old (need >= 18.18)"
+    return 0
+  fi
+  if [ ! -f "$HERE/fault/node_modules/smtp-server/package.json" ]; then
+    say "installing the fault peer's npm packages (npm ci in tests/peers/fault)"
+    if ! (cd "$HERE/fault" && npm ci --prefer-offline --no-audit --no-fund) >"$DIR/logs/npm-ci.log" 2>&1; then
+      cat "$DIR/logs/npm-ci.log" >&2
+      skip_or_die fault "npm ci failed in $HERE/fault (log above)"
+      return 0
+    fi
+  fi
+  launch fault "$DIR/logs/fault.stdout" env \
+    MF_FAULT_PORT="$FAULT_PORT" MF_FAULT_RAW_PORT="$FAULT_RAW_PORT" \
+    MF_WRONGCA_STARTTLS_PORT="$WRONGCA_STARTTLS_PORT" MF_WRONGCA_TLS_PORT="$WRONGCA_TLS_PORT" \
+    MF_WRONGHOST_PORT="$WRONGHOST_PORT" \
+    "$node" "$HERE/fault/server.js" "$DIR"
+  local p
+  for p in "$FAULT_PORT" "$FAULT_RAW_PORT" "$WRONGCA_STARTTLS_PORT" "$WRONGCA_TLS_PORT" "$WRONGHOST_PORT"; do
+    WAIT+=("fault:$p:fault.stdout")
+  done
+  READY+=(fault)
+}
+
+skip_or_die() { # peer reason
+  if is_ci; then
+    die "$1: $2 — CI=true, so this is a failure, not a skip"
+  fi
+  warn "$1: $2 — SKIPPING this peer (its variables in peers.env are empty)"
+  SKIPPED+=("$1")
+}
+
+# Wait until every port accepts; fail with the peer's log if one does not.
+wait_ports() {
+  local timeout=${MF_PEER_START_TIMEOUT:-15} deadline entry name port logf
+  deadline=$((SECONDS + timeout))
+  for entry in "${WAIT[@]}"; do
+    IFS=: read -r name port logf <<<"$entry"
+    until port_open "$port"; do
+      if ! alive "$DIR/pids/$name.pid"; then
+        fail_peer "$name" "$port" "$logf" "process exited before 127.0.0.1:$port accepted connections"
+      fi
+      if (( SECONDS >= deadline )); then
+        fail_peer "$name" "$port" "$logf" "127.0.0.1:$port did not accept connections within ${timeout}s"
+      fi
+      sleep 0.1
+    done
+  done
+}
+
+fail_peer() { # name port logfile message
+  {
+    echo "$PROG: error: peer '$1': $4"
+    local f seen=" "
+    for f in "$DIR/logs/$3" "$DIR/logs/$1.log" "$DIR/logs/$1.stdout"; do
+      if [ ! -s "$f" ] || [[ $seen == *" $f "* ]]; then continue; fi
+      seen+="$f "
+      echo "----- last lines of $f -----"
+      tail -n 40 "$f"
+      echo "-----"
+    done
+  } >&2
+  exit 1
+}
+
+write_env() {
+  local f="$DIR/peers.env" tmp="$DIR/.peers.env.tmp"
+  has() { local x; for x in "${READY[@]}"; do [ "$x" = "$1" ] && return 0; done; return 1; }
+  kv() { printf '%s=%q\n' "$1" "$2"; }
+  {
+    echo "# Written by tests/peers/peers.sh start — source it: . $f"
+    kv MF_PEER_DIR "$DIR"
+    kv MF_PEER_BASE "$BASE"
+    kv MF_PEER_HOST 127.0.0.1
+    kv MF_PEER_TLS_NAME localhost
+    kv MF_PEER_CA "$DIR/certs/ca.crt"
+    kv MF_PEER_WRONG_CA_CERT "$DIR/certs/wrongca.crt"
+    kv MF_PEERS_READY "${READY[*]}"
+    kv MF_PEERS_SKIPPED "${SKIPPED[*]:-}"
+    echo "# smtp-sink (Postfix): plain SMTP, PIPELINING, discards mail (throughput)"
+    kv MF_SINK_PORT "$(has sink && echo "$SINK_PORT")"
+    echo "# smtp-sink capturing one file per message into MF_SINK_CAPTURE_DIR"
+    kv MF_SINK_CAPTURE_PORT "$(has sink && echo "$SINK_CAPTURE_PORT")"
+    kv MF_SINK_CAPTURE_DIR "$(has sink && echo "$DIR/sink-mail")"
+    echo "# Dovecot: submission relays to MF_SINK_CAPTURE_PORT; IMAP/POP3 over maildir"
+    kv MF_SUB_STARTTLS_PORT "$(has dovecot && echo "$SUB_STARTTLS_PORT")"
+    kv MF_SUB_TLS_PORT "$(has dovecot && echo "$SUB_TLS_PORT")"
+    kv MF_IMAP_PORT "$(has dovecot && echo "$IMAP_PORT")"
+    kv MF_IMAPS_PORT "$(has dovecot && echo "$IMAPS_PORT")"
+    kv MF_POP3_PORT "$(has dovecot && echo "$POP3_PORT")"
+    kv MF_POP3S_PORT "$(has dovecot && echo "$POP3S_PORT")"
+    kv MF_SUB_USER "$SUB_USER"
+    kv MF_SUB_PASS "$SUB_PASS"
+    kv MF_SUB_USER2 "$SUB_USER2"
+    kv MF_SUB_PASS2 "$SUB_PASS2"
+    kv MF_DOVECOT_CONF "$(has dovecot && echo "$DIR/dovecot.conf")"
+    kv MF_MAIL_DIR "$(has dovecot && echo "$DIR/mail")"
+    echo "# fault peer (npm smtp-server): Exchange Online replies; see tests/peers/README.md"
+    kv MF_FAULT_PORT "$(has fault && echo "$FAULT_PORT")"
+    kv MF_FAULT_RAW_PORT "$(has fault && echo "$FAULT_RAW_PORT")"
+    kv MF_WRONGCA_STARTTLS_PORT "$(has fault && echo "$WRONGCA_STARTTLS_PORT")"
+    kv MF_WRONGCA_TLS_PORT "$(has fault && echo "$WRONGCA_TLS_PORT")"
+    kv MF_WRONGHOST_PORT "$(has fault && echo "$WRONGHOST_PORT")"
+    kv MF_FAULT_MAIL_LOG "$(has fault && echo "$DIR/fault-mail.log")"
+    kv MF_FAULT_GOOD_PASS good
+    kv MF_FAULT_GOOD_TOKEN good-token
+    echo "# reserved for later peers (not listening yet)"
+    echo "# MF_OIDC_PORT=$((BASE + 13))"
+  } > "$tmp"
+  mv -f "$tmp" "$f"
+}
+
+# ---------------------------------------------------------------- start
+
+cmd_start() {
+  local pf port
+  mkdir -p "$DIR/pids"
+  shopt -s nullglob
+  for pf in "$DIR"/pids/*.pid; do
+    if alive "$pf"; then
+      die "peers already running in $DIR ($(basename "$pf" .pid)); run: $0 stop $DIR"
+    fi
+  done
+  shopt -u nullglob
+
+  for port in $(seq "$BASE" $((BASE + 12))); do
+    if port_open "$port"; then
+      die "127.0.0.1:$port is already in use (ports $BASE..$((BASE + 19)) are needed); pick another MF_PEER_BASE"
+    fi
+  done
+
+  # Fresh state, only in the sub-paths we own.
+  rm -rf "$DIR/certs" "$DIR/logs" "$DIR/dovecot" "$DIR/mail" "$DIR/sink-mail" \
+         "$DIR/dovecot.conf" "$DIR/fault-mail.log" "$DIR/peers.env" "$DIR/pids"
+  mkdir -p "$DIR/pids" "$DIR/logs"
+
+  if [ "$(id -u)" = 0 ]; then
+    # The unprivileged users the peers drop to (nobody, dovecot, dovenull)
+    # must be able to reach DIR.
+    chmod a+x "$DIR"
+    if ! runuser -u nobody -- test -x "$DIR" 2>/dev/null; then
+      die "user 'nobody' cannot reach $DIR (a parent directory is not world-searchable); use a DIR under e.g. /tmp or the build tree"
+    fi
+  fi
+
+  STARTED=() WAIT=() READY=() SKIPPED=()
+  START_OK=0
+  trap 'if [ "$START_OK" = 0 ]; then echo "$PROG: start failed; stopping what was started" >&2; stop_all >&2; fi' EXIT
+
+  "$HERE/mkcerts.sh" "$DIR/certs" || die "could not make the test certificates"
+  start_sinks
+  start_dovecot
+  start_fault
+  wait_ports
+  write_env
+  START_OK=1
+  trap - EXIT
+  say "up in $DIR (base $BASE): ${READY[*]}${SKIPPED[*]:+; skipped: ${SKIPPED[*]}}"
+  say "environment: . $DIR/peers.env"
+}
+
+cmd_status() {
+  local pf name pid st rc=0
+  shopt -s nullglob
+  local any=0
+  for pf in "$DIR"/pids/*.pid; do
+    any=1
+    name=$(basename "$pf" .pid)
+    read -r pid st < "$pf" || true
+    if alive "$pf"; then say "$name: running (pid $pid)"; else say "$name: NOT running (pid $pid)"; rc=1; fi
+  done
+  [ $any = 1 ] || { say "nothing started in $DIR"; rc=1; }
+  return $rc
+}
+
+cmd_deliver() {
+  local who=${1:-$SUB_USER}
+  if [ ! -f "$DIR/dovecot.conf" ] || ! alive "$DIR/pids/dovecot.pid"; then
+    die "dovecot is not running in $DIR"
+  fi
+  doveadm -c "$DIR/dovecot.conf" save -u "$who" -m INBOX
+}
+
+# ----------------------------------------------------------------- main
+
+[ $# -ge 2 ] || usage
+action=$1
+case "$2" in
+  *[[:space:]]*) die "DIR must not contain white space: '$2'" ;;
+esac
+DIR=$(abs_dir "$2")
+
+case "$action" in
+  start)   cmd_start ;;
+  stop)    stop_all; say "stopped (if anything was running) in $DIR" ;;
+  status)  cmd_status ;;
+  deliver) shift 2; cmd_deliver "$@" ;;
+  *)       usage ;;
+esac

@@ -1,0 +1,147 @@
+/* engine/store: schema creation and version, accounts, refusal of foreign
+ * files without touching them. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <sqlite3.h> /* to make another program's database */
+
+#include "engine/store.h"
+
+static char dir[256];
+
+static int setup(void **state)
+{
+    (void)state;
+    snprintf(dir, sizeof dir, "/tmp/mf-store-test-XXXXXX");
+    return mkdtemp(dir) ? 0 : -1;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    char cmd[300];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    return system(cmd) == 0 ? 0 : -1;
+}
+
+static void path_of(char *buf, size_t size, const char *name)
+{
+    snprintf(buf, size, "%s/%s", dir, name);
+}
+
+static int count_cb(void *ctx, const struct store_account *a)
+{
+    (void)a;
+    (*(int *)ctx)++;
+    return 0;
+}
+
+static void test_accounts_roundtrip(void **state)
+{
+    (void)state;
+    char p[512];
+    path_of(p, sizeof p, "sub/dir/a.db"); /* parents are created */
+    struct mf_err e;
+    struct store *st = store_open(p, &e);
+    assert_non_null(st);
+    assert_int_equal(store_schema_version(st), STORE_SCHEMA_VERSION);
+    struct store_account a = {.port = 587};
+    snprintf(a.name, sizeof a.name, "work");
+    snprintf(a.provider, sizeof a.provider, "m365");
+    snprintf(a.host, sizeof a.host, "smtp.office365.com");
+    snprintf(a.security, sizeof a.security, "starttls");
+    snprintf(a.user, sizeof a.user, "me@contoso.com");
+    snprintf(a.password_env, sizeof a.password_env, "WORK_PW");
+    assert_int_equal(store_account_put(st, &a, false, &e), MF_OK);
+    assert_int_equal(store_account_put(st, &a, false, &e), MF_EINVAL);
+    a.port = 25;
+    assert_int_equal(store_account_put(st, &a, true, &e), MF_OK);
+    struct store_account b;
+    assert_int_equal(store_account_get(st, "work", &b, &e), MF_OK);
+    assert_string_equal(b.host, "smtp.office365.com");
+    assert_int_equal(b.port, 25);
+    assert_string_equal(b.auth, "auto");
+    assert_string_equal(b.password_env, "WORK_PW");
+    assert_true(b.created_at > 0);
+    assert_int_equal(store_account_get(st, "nope", &b, &e), MF_ENOTFOUND);
+    /* constraints hold: a bad port or security is refused */
+    a.port = 70000;
+    snprintf(a.name, sizeof a.name, "bad");
+    assert_int_equal(store_account_put(st, &a, false, &e), MF_EINVAL);
+    int n = 0;
+    assert_int_equal(store_account_list(st, count_cb, &n, &e), MF_OK);
+    assert_int_equal(n, 1);
+    store_close(st);
+    /* reopen: data and version survive */
+    st = store_open(p, &e);
+    assert_non_null(st);
+    assert_int_equal(store_account_get(st, "work", &b, &e), MF_OK);
+    assert_int_equal(store_account_remove(st, "work", &e), MF_OK);
+    assert_int_equal(store_account_remove(st, "work", &e), MF_ENOTFOUND);
+    store_close(st);
+}
+
+static void test_foreign_files_refused_untouched(void **state)
+{
+    (void)state;
+    char p[512];
+    path_of(p, sizeof p, "notes.txt");
+    FILE *f = fopen(p, "w");
+    fputs("my precious notes, not a database\n", f);
+    fclose(f);
+    struct mf_err e;
+    mf_err_clear(&e);
+    assert_null(store_open(p, &e));
+    assert_int_equal(e.rc, MF_ESTORE);
+    assert_non_null(strstr(e.detail, "untouched"));
+    char buf[100] = "";
+    f = fopen(p, "r");
+    assert_non_null(fgets(buf, sizeof buf, f));
+    fclose(f);
+    assert_string_equal(buf, "my precious notes, not a database\n");
+
+    /* another program's SQLite database */
+    path_of(p, sizeof p, "other.db");
+    sqlite3 *db = NULL;
+    assert_int_equal(sqlite3_open(p, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db, "CREATE TABLE t(x); INSERT INTO t VALUES (1);",
+                                  NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(db);
+    mf_err_clear(&e);
+    assert_null(store_open(p, &e));
+    assert_non_null(strstr(e.detail, "another program"));
+}
+
+static void test_default_path(void **state)
+{
+    (void)state;
+    char buf[512];
+    setenv("MAILFLEET_DB", "/x/y.db", 1);
+    assert_string_equal(store_default_path(buf, sizeof buf), "/x/y.db");
+    unsetenv("MAILFLEET_DB");
+    setenv("XDG_DATA_HOME", "/data", 1);
+    assert_string_equal(store_default_path(buf, sizeof buf),
+                        "/data/mailfleet/mailfleet.db");
+    unsetenv("XDG_DATA_HOME");
+    setenv("HOME", "/home/u", 1);
+    assert_string_equal(store_default_path(buf, sizeof buf),
+                        "/home/u/.local/share/mailfleet/mailfleet.db");
+    assert_null(store_default_path(buf, 10));
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_accounts_roundtrip),
+        cmocka_unit_test(test_foreign_files_refused_untouched),
+        cmocka_unit_test(test_default_path),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
