@@ -270,12 +270,9 @@ static enum mf_rc run_session(struct run *run)
     mf_err_clear(&err);
     struct dns *dns = dns_new(run->base, &err);
     SSL_CTX *tls = NULL;
-    if (dns && o->security != SMTP_SEC_NONE)
-        tls = conn_tls_ctx_new(o->cafile, o->insecure, 0, &err);
-    if (!dns || (o->security != SMTP_SEC_NONE && !tls)) {
+    if (!dns) {
         step(run, "setup", false, "%s", err.detail);
         first_failure(run, &err, "setup");
-        dns_free(dns);
         return err.rc;
     }
     char helo[256];
@@ -304,7 +301,17 @@ static enum mf_rc run_session(struct run *run)
         step(run, "resolve", false, "%s", err.detail);
         first_failure(run, &err, "resolve");
     } else {
-        for (size_t i = 0; i < o->nmsgs; i++)
+        /* the connect is under way: build the TLS context meanwhile */
+        if (o->security != SMTP_SEC_NONE) {
+            tls = conn_tls_ctx_new(o->cafile, o->insecure, 0, &err);
+            if (!tls) {
+                step(run, "setup", false, "%s", err.detail);
+                first_failure(run, &err, "setup");
+                run->done = true;
+            }
+            smtp_drive_set_tls(run->drive, tls);
+        }
+        for (size_t i = 0; i < o->nmsgs && !run->done; i++)
             smtp_drive_submit(run->drive, &o->msgs[i]);
         if (!run->done)
             event_base_dispatch(run->base);

@@ -358,6 +358,8 @@ enum mf_rc conn_start_tls(struct conn *c, SSL_CTX *tls, struct mf_err *err)
         return mf_err_set(err, MF_ETLS, MF_LAYER_TLS,
                           "data received before the TLS handshake (possible "
                           "response injection)");
+    if (!tls)
+        return mf_err_set(err, MF_ECONFIG, MF_LAYER_TLS, "no TLS context");
     SSL *ssl = SSL_new(tls);
     if (!ssl)
         return mf_err_set(err, MF_ENOMEM, MF_LAYER_TLS, "SSL_new failed");

@@ -269,8 +269,7 @@ static void on_resolved(void *ctx, enum mf_rc rc, const struct dns_result *res,
 struct smtp_drive *smtp_drive_start(const struct smtp_drive_cfg *cfg,
                                     struct mf_err *err)
 {
-    if (!cfg->host || !cfg->base || !cfg->dns ||
-        (cfg->smtp.security != SMTP_SEC_NONE && !cfg->tls)) {
+    if (!cfg->host || !cfg->base || !cfg->dns) {
         mf_err_set(err, MF_EINVAL, MF_LAYER_INTERNAL, "incomplete drive config");
         return NULL;
     }
@@ -320,6 +319,11 @@ void smtp_drive_quit(struct smtp_drive *d)
         pump(d);
         leave(d);
     }
+}
+
+void smtp_drive_set_tls(struct smtp_drive *d, SSL_CTX *tls)
+{
+    d->cfg.tls = tls;
 }
 
 struct smtp *smtp_drive_core(struct smtp_drive *d)

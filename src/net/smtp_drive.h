@@ -32,7 +32,8 @@ struct smtp_drive_observer {
 struct smtp_drive_cfg {
     struct event_base *base;
     struct dns *dns;
-    SSL_CTX *tls;                 /* required unless security is NONE */
+    SSL_CTX *tls;                 /* required unless security is NONE; may
+                                     come later through smtp_drive_set_tls */
     const char *host;
     int port;
     int family;                   /* AF_UNSPEC, AF_INET, AF_INET6 */
@@ -51,6 +52,11 @@ struct smtp_drive;
 struct smtp_drive *smtp_drive_start(const struct smtp_drive_cfg *cfg,
                                     struct mf_err *err);
 void smtp_drive_free(struct smtp_drive *d);
+
+/* Supplies the TLS context after the start: building one costs OpenSSL 3
+ * milliseconds, which can overlap the TCP connect and the server's banner.
+ * Must happen before the loop runs into the handshake. */
+void smtp_drive_set_tls(struct smtp_drive *d, SSL_CTX *tls);
 
 /* Queues a message (borrowed until its MSG_DONE event). */
 enum mf_rc smtp_drive_submit(struct smtp_drive *d, const struct smtp_msg *m);

@@ -531,7 +531,7 @@ void smtp_free(struct smtp *s)
     free(s->evs);
     free(s->taken_text);
     free(s->pend);
-    free(s->msgs);
+    free(s->msg_mem);
     smtp_reply_free(&s->rp);
     mf_buf_free(&s->in);
     mf_buf_wipe_free(&s->out); /* it held AUTH lines */
@@ -582,13 +582,23 @@ static bool address_ok(const char *a, bool *utf8)
 
 enum mf_rc smtp_submit(struct smtp *s, const struct smtp_msg *m)
 {
-    if (s->nmsgs == s->msg_cap) {
-        size_t ncap = s->msg_cap ? s->msg_cap * 2 : 8;
-        struct msg_slot *n = realloc(s->msgs, ncap * sizeof *n);
-        if (!n)
-            return MF_ENOMEM;
-        s->msgs = n;
-        s->msg_cap = ncap;
+    size_t off = s->msg_mem ? (size_t)(s->msgs - s->msg_mem) : 0;
+    if (off + s->nmsgs == s->msg_cap) {
+        if (off) { /* room at the front: slide down instead of growing */
+            memmove(s->msg_mem, s->msgs, s->nmsgs * sizeof *s->msgs);
+            off = 0;
+        }
+        if (s->nmsgs == s->msg_cap) {
+            size_t ncap = s->msg_cap ? s->msg_cap * 2 : 8;
+            struct msg_slot *n = realloc(s->msg_mem, ncap * sizeof *n);
+            if (!n) {
+                s->msgs = s->msg_mem;
+                return MF_ENOMEM;
+            }
+            s->msg_mem = n;
+            s->msg_cap = ncap;
+        }
+        s->msgs = s->msg_mem;
     }
     struct msg_slot *slot = &s->msgs[s->nmsgs++];
     memset(slot, 0, sizeof *slot);

@@ -63,7 +63,9 @@ struct smtp {
     struct mf_buf in, out;
     struct smtp_reply_parser rp;
 
-    struct msg_slot *msgs;        /* FIFO: msgs[0] has sequence msg_base */
+    struct msg_slot *msg_mem;     /* owned allocation of msg_cap slots */
+    struct msg_slot *msgs;        /* live FIFO inside msg_mem: msgs[0] has
+                                     sequence msg_base, nmsgs slots */
     size_t nmsgs, msg_cap, msg_base;
 
     struct pend *pend;            /* ring */

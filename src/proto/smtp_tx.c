@@ -115,7 +115,8 @@ void smtp_tx_compact(struct smtp *s)
         done++;
     if (!done)
         return;
-    memmove(s->msgs, s->msgs + done, (s->nmsgs - done) * sizeof *s->msgs);
+    /* O(1): the live window moves; submit slides it down when it must */
+    s->msgs += done;
     s->nmsgs -= done;
     s->msg_base += done;
 }
@@ -216,9 +217,13 @@ static bool stream_body(struct smtp *s, struct msg_slot *slot)
             return false;
         size_t i = slot->body_off, end = i;
         size_t limit = n - i > 65536 ? i + 65536 : n;
-        if (!(slot->at_line_start && d[i] == '.'))
-            while (end < limit && d[end] != '\r' && d[end] != '\n')
-                end++;
+        if (!(slot->at_line_start && d[i] == '.')) {
+            /* the run up to the next CR or LF, found with memchr */
+            const char *lf = memchr(d + i, '\n', limit - i);
+            size_t stop = lf ? (size_t)(lf - d) : limit;
+            const char *cr = memchr(d + i, '\r', stop - i);
+            end = cr ? (size_t)(cr - d) : stop;
+        }
         if (end > i) {
             if (!add_out(s, d + i, end - i))
                 return false;
