@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "cli/cli.h"
+#include "util/buf.h"
 #include "diag/providers.h"
 #include "util/log.h"
 
@@ -126,15 +127,6 @@ bool cli_conn_option(struct cli_conn *c, int id, const char *arg, bool *bad)
 
 /* ---- secrets ---------------------------------------------------------------- */
 
-static void wipe_free(char *p)
-{
-    if (!p)
-        return;
-    volatile char *v = p;
-    for (size_t i = 0; v[i]; i++)
-        v[i] = 0;
-    free(p);
-}
 
 static char *secret_from_file(const char *path)
 {
@@ -156,9 +148,7 @@ static char *secret_from_file(const char *path)
     buf[n] = '\0';
     buf[strcspn(buf, "\r\n")] = '\0';
     char *s = buf[0] ? strdup(buf) : NULL;
-    volatile char *v = buf;
-    for (ssize_t i = 0; i < n; i++)
-        v[i] = 0;
+    mf_wipe(buf, (size_t)n);
     if (!s)
         fprintf(stderr, "mailfleet: the password file %s is empty\n", path);
     return s;
@@ -189,9 +179,7 @@ static char *secret_from_tty(const char *prompt)
     (void)!write(fd, "\n", 1);
     close(fd);
     char *s = n ? strdup(buf) : NULL;
-    volatile char *v = buf;
-    for (size_t i = 0; i < n; i++)
-        v[i] = 0;
+    mf_wipe(buf, n);
     return s;
 }
 
@@ -344,7 +332,7 @@ int cli_conn_resolve(struct cli_conn *c, const struct cli_global *g)
 
 void cli_conn_free(struct cli_conn *c)
 {
-    wipe_free(c->secret);
+    mf_wipe_free_str(c->secret);
     c->secret = NULL;
 }
 

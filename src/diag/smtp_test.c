@@ -222,7 +222,9 @@ static void on_event(void *ctx, const struct smtp_event *ev)
         if (smtp_state(core) == SMTP_ST_QUIT || smtp_state(core) == SMTP_ST_FAILED)
             name = run->r->mech != SASL_MECH_NONE && !run->r->msgs_ok &&
                            ev->err.layer == MF_LAYER_AUTH ? "auth"
-                   : ev->err.layer == MF_LAYER_TLS ? "starttls"
+                   : ev->err.layer == MF_LAYER_TLS
+                       ? (run->o->security == SMTP_SEC_TLS && !run->r->have_tls
+                              ? "tls" : "starttls")
                    : ev->err.layer == MF_LAYER_FEATURE ? "ehlo" : name;
         step(run, name, false, "%s%s%s", ev->err.detail,
              ev->err.reply[0] ? ": " : "", ev->err.reply);

@@ -120,22 +120,13 @@ struct sasl *sasl_new(enum sasl_mech m, const struct sasl_creds *creds,
     return s;
 }
 
-static void wipe_free(char *p)
-{
-    if (!p)
-        return;
-    volatile char *v = p;
-    for (size_t i = 0; v[i]; i++)
-        v[i] = 0;
-    free(p);
-}
 
 void sasl_free(struct sasl *s)
 {
     if (!s)
         return;
-    wipe_free(s->user);
-    wipe_free(s->secret);
+    mf_wipe_free_str(s->user);
+    mf_wipe_free_str(s->secret);
     free(s->host);
     free(s);
 }

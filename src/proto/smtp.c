@@ -59,15 +59,6 @@ static char *dup_or_null(const char *p)
     return p ? strdup(p) : NULL;
 }
 
-static void wipe_free(char *p)
-{
-    if (!p)
-        return;
-    volatile char *v = p;
-    for (size_t i = 0; v[i]; i++)
-        v[i] = 0;
-    free(p);
-}
 
 /* ---- events ------------------------------------------------------------- */
 
@@ -537,8 +528,8 @@ void smtp_free(struct smtp *s)
     mf_buf_wipe_free(&s->out); /* it held AUTH lines */
     sasl_free(s->sasl);
     free(s->helo_name);
-    wipe_free(s->user);
-    wipe_free(s->secret);
+    mf_wipe_free_str(s->user);
+    mf_wipe_free_str(s->secret);
     free(s->host);
     free(s);
 }

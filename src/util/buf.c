@@ -26,13 +26,25 @@ void mf_buf_wipe_free(struct mf_buf *b)
 {
     if (!b)
         return;
-    if (b->mem) {
-        /* volatile so the compiler cannot drop the stores before free() */
-        volatile char *p = b->mem;
-        for (size_t i = 0; i < b->cap; i++)
-            p[i] = 0;
-    }
+    if (b->mem)
+        mf_wipe(b->mem, b->cap);
     mf_buf_free(b);
+}
+
+void mf_wipe(void *p, size_t n)
+{
+    /* volatile so the compiler cannot drop the stores before free() */
+    volatile unsigned char *v = p;
+    for (size_t i = 0; i < n; i++)
+        v[i] = 0;
+}
+
+void mf_wipe_free_str(char *s)
+{
+    if (!s)
+        return;
+    mf_wipe(s, strlen(s));
+    free(s);
 }
 
 /* Makes room for `extra` more bytes plus the NUL, compacting first. */

@@ -39,6 +39,11 @@ enum mf_rc mf_buf_printf(struct mf_buf *b, const char *fmt, ...)
 const char *mf_buf_data(const struct mf_buf *b);
 size_t mf_buf_len(const struct mf_buf *b);
 
+/* Overwrites n bytes with zeros in a way the compiler keeps (secrets). */
+void mf_wipe(void *p, size_t n);
+/* Wipes a NUL-terminated string, then frees it; NULL is fine. */
+void mf_wipe_free_str(char *s);
+
 /* Drops n bytes from the front (n > len drops everything). */
 void mf_buf_consume(struct mf_buf *b, size_t n);
 /* Empties the buffer, keeping its memory. */

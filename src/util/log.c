@@ -87,13 +87,7 @@ void mf_secret_clear_all(void)
 {
     for (size_t i = 0; i < nsecrets; i++)
         for (size_t f = 0; f < FORMS; f++) {
-            char *s = secrets[i][f];
-            if (!s)
-                continue;
-            volatile char *p = s;
-            for (size_t k = 0; p[k]; k++)
-                p[k] = 0;
-            free(s);
+            mf_wipe_free_str(secrets[i][f]);
             secrets[i][f] = NULL;
         }
     nsecrets = 0;

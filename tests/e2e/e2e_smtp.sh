@@ -97,6 +97,47 @@ check $n 75 "$MF" send "${FAULT[@]}" --user "$rate_user" --password-env GOODPW \
   --from "$rate_user" --to a@example.test --subject hi --body x &&
   expect $n '4\.7\.500' && ok $n
 
+n=fourth-concurrent-connection-4.3.2
+conc_user=conc-$$@contoso.test
+pids=()
+for k in 1 2 3 4; do
+  "$MF" send "${FAULT[@]}" --user "$conc_user" --password-env GOODPW --from "$conc_user" \
+    --to a@example.test --subject "c$k" --body x >"$WORK/conc$k" 2>&1 &
+  pids+=($!)
+done
+statuses=""
+for p in "${pids[@]}"; do
+  set +e; wait "$p"; statuses="$statuses $?"; set -e
+done
+out=$(cat "$WORK"/conc*)
+if [ "$(printf '%s' "$statuses" | tr ' ' '\n' | grep -c '^75$')" -ge 1 ] && expect $n '432 4\.3\.2'; then
+  ok $n
+else
+  fail $n "statuses:$statuses"
+fi
+
+n=password-file
+printf '%s\n' "$MF_SUB_PASS" >"$WORK/pw"
+chmod 600 "$WORK/pw"
+check $n 0 "$MF" test smtp --host "$H" --port "$MF_SUB_STARTTLS_PORT" --user "$MF_SUB_USER" \
+  --password-file "$WORK/pw" "${CA[@]}" --quiet && refute $n 'readable by other' && ok $n
+
+n=no-secret-without-tty
+check $n 78 "$MF" test smtp --host "$H" --port "$MF_SUB_STARTTLS_PORT" --user "$MF_SUB_USER" "${CA[@]}" </dev/null &&
+  expect $n 'password-env' && ok $n
+
+n=localhost-name-verified
+check $n 0 "$MF" test smtp --host localhost --ipv4 --port "$MF_SUB_STARTTLS_PORT" --auth none "${CA[@]}" &&
+  expect $n 'verified' && ok $n
+
+n=wrong-host-certificate
+check $n 76 "$MF" test smtp --host localhost --ipv4 --port "$MF_WRONGHOST_PORT" --auth none "${CA[@]}" &&
+  expect $n 'certificate verify failed \(hostname mismatch\)' && ok $n
+
+n=implicit-tls-on-starttls-port
+check $n 76 "$MF" test smtp --host "$H" --port "$MF_SUB_STARTTLS_PORT" --security tls --auth none "${CA[@]}" &&
+  expect $n 'FAILED at tls' && expect $n 'wrong version number' && expect $n 'Port 587: security STARTTLS' && ok $n
+
 # --- byte-level faults --------------------------------------------------------
 RAW=(--host "$H" --port "$MF_FAULT_RAW_PORT")
 n=starttls-response-injection
