@@ -39,7 +39,7 @@ static void on_trace(void *ctx, char dir, const char *line, size_t len)
 }
 
 /* "\r", "\n", "\t", "\\", "\xHH" escapes. Returns malloc'd, sets *len. */
-static char *unescape(const char *s, size_t *len)
+char *script_unescape(const char *s, size_t *len)
 {
     char *o = malloc(strlen(s) + 1);
     size_t n = 0;
@@ -169,7 +169,7 @@ static void add_msg(struct run *r, const char *spec)
         r->rcpt_store[k][nr++] = strdup(t);
     m->rcpts = (const char *const *)r->rcpt_store[k];
     m->nrcpt = nr;
-    r->data_store[k] = unescape(spec + off, &m->len);
+    r->data_store[k] = script_unescape(spec + off, &m->len);
     m->data = r->data_store[k];
     smtp_submit(r->s, m);
 }
@@ -258,7 +258,7 @@ static void run_line(struct run *r, const char *line)
     }
     ensure_session(r);
     if (strncmp(line, "S: ", 3) == 0 || strcmp(line, "S:") == 0) {
-        char *d = unescape(line + (line[2] ? 3 : 2), &len);
+        char *d = script_unescape(line + (line[2] ? 3 : 2), &len);
         char *full = malloc(len + 3);
         memcpy(full, d, len);
         memcpy(full + len, "\r\n", 2);
@@ -266,11 +266,11 @@ static void run_line(struct run *r, const char *line)
         free(full);
         free(d);
     } else if (strncmp(line, "S+ ", 3) == 0) { /* raw bytes, no CRLF added */
-        char *d = unescape(line + 3, &len);
+        char *d = script_unescape(line + 3, &len);
         smtp_feed(r->s, d, len);
         free(d);
     } else if (strncmp(line, "C: ", 3) == 0 || strcmp(line, "C:") == 0) {
-        char *d = unescape(line + (line[2] ? 3 : 2), &len);
+        char *d = script_unescape(line + (line[2] ? 3 : 2), &len);
         expect_client(r, d);
         free(d);
     } else if (strncmp(line, "E: ", 3) == 0) {

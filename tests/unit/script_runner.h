@@ -14,4 +14,9 @@ void script_run_file(const char *path);
 /* Runs a script given as text (for inline tests). */
 void script_run_text(const char *name, const char *text);
 
+/* "\r", "\n", "\t", "\\", "\xHH" escapes; returns malloc'd text, *len
+ * its length (it may hold NUL bytes). */
+#include <stddef.h>
+char *script_unescape(const char *s, size_t *len);
+
 #endif
