@@ -85,10 +85,12 @@ int cli_exit_for(const struct mf_err *err);
 struct store *cli_open_store(const struct cli_global *g);
 
 /* Prints a report for humans: steps, failure, cause and fix. */
-void cli_print_report(FILE *out, const struct smtp_test_report *r, bool transcript);
+void cli_print_report(FILE *out, const struct diag_report *r, bool transcript);
+/* The SMTP extras: refused recipients. */
+void cli_print_rcpts(FILE *out, const struct smtp_test_report *r);
 /* Live printer for smtp_test_opts.live (ctx: a FILE *). */
 void cli_live_printer(void *ctx, char kind, double t_ms, const char *text,
-                      const struct smtp_test_step *step);
+                      const struct diag_step *step);
 void cli_print_json(json_t *j); /* steals the reference */
 
 /* Reads a whole stream into a malloc'd buffer (NUL-terminated); with

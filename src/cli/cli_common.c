@@ -377,13 +377,22 @@ int cli_exit_for(const struct mf_err *err)
 
 /* ---- output -------------------------------------------------------------------- */
 
-static const char *security_label(enum smtp_security s)
+static const char *security_label(const char *s)
 {
-    return s == SMTP_SEC_TLS ? "implicit TLS" : s == SMTP_SEC_NONE ? "no TLS" : "STARTTLS";
+    return !strcmp(s, "tls") ? "implicit TLS" : !strcmp(s, "none") ? "no TLS" : "STARTTLS";
+}
+
+void cli_print_rcpts(FILE *out, const struct smtp_test_report *r)
+{
+    for (size_t i = 0; i < r->nrcpts; i++)
+        if (!r->rcpts[i].ok)
+            fprintf(out, "recipient %s refused: %d %s %s\n",
+                    r->rcpts[i].msg->rcpts[r->rcpts[i].index], r->rcpts[i].code,
+                    r->rcpts[i].enhanced, r->rcpts[i].text);
 }
 
 void cli_live_printer(void *ctx, char kind, double t_ms, const char *text,
-                      const struct smtp_test_step *step)
+                      const struct diag_step *step)
 {
     FILE *out = ctx;
     if (kind == '*')
@@ -415,7 +424,7 @@ static void print_wrapped(FILE *out, const char *label, const char *text)
     fputc('\n', out);
 }
 
-void cli_print_report(FILE *out, const struct smtp_test_report *r, bool transcript)
+void cli_print_report(FILE *out, const struct diag_report *r, bool transcript)
 {
     if (transcript) {
         fprintf(out, "\nTranscript (secrets redacted):\n");
@@ -429,26 +438,20 @@ void cli_print_report(FILE *out, const struct smtp_test_report *r, bool transcri
     }
     fprintf(out, "\n%-9s %-6s %9s  %s\n", "step", "result", "time", "detail");
     for (size_t i = 0; i < r->nsteps; i++) {
-        const struct smtp_test_step *s = &r->steps[i];
+        const struct diag_step *s = &r->steps[i];
         fprintf(out, "%-9s %-6s %6.1f ms  %.150s\n", s->name, s->ok ? "ok" : "FAIL",
                 s->ms, s->detail);
     }
-    for (size_t i = 0; i < r->nrcpts; i++)
-        if (!r->rcpts[i].ok)
-            fprintf(out, "recipient %s refused: %d %s %s\n",
-                    r->rcpts[i].msg->rcpts[r->rcpts[i].index], r->rcpts[i].code,
-                    r->rcpts[i].enhanced, r->rcpts[i].text);
     if (r->ok) {
-        fprintf(out, "\nRESULT: OK  %s:%d (%s%s%s)%s%s in %.0f ms\n", r->host, r->port,
-                security_label(r->security), r->have_tls ? ", " : "",
-                r->have_tls ? r->tls.version : "",
-                r->mech ? ", AUTH " : "", r->mech ? sasl_mech_name(r->mech) : "",
-                r->total_ms);
+        fprintf(out, "\nRESULT: OK  %s %s:%d (%s%s%s)%s%s in %.0f ms%s%s\n", r->protocol,
+                r->host, r->port, security_label(r->security), r->have_tls ? ", " : "",
+                r->have_tls ? r->tls.version : "", r->auth[0] ? ", AUTH " : "",
+                r->auth, r->total_ms, r->summary[0] ? "\n        " : "", r->summary);
         if (r->insecure)
             fprintf(out, "WARNING: the certificate was not verified (--insecure)\n");
         return;
     }
-    fprintf(out, "\nRESULT: FAILED at %s (layer: %s)\n", r->failed_step,
+    fprintf(out, "\nRESULT: FAILED %s at %s (layer: %s)\n", r->protocol, r->failed_step,
             mf_layer_name(r->err.layer));
     if (r->err.reply[0])
         fprintf(out, "  %-7s%d %s%s%s\n", "server", r->err.reply_code, r->err.enhanced,

@@ -99,19 +99,22 @@ static int deliver(const struct cli_global *g, struct send_req *q)
         json_t *j = smtp_test_report_json(&r);
         json_object_set_new(j, "message_id", json_string(m.message_id));
         cli_print_json(j);
-    } else if (r.ok) {
+    } else if (r.base.ok) {
         size_t refused = 0;
         for (size_t i = 0; i < r.nrcpts; i++)
             refused += !r.rcpts[i].ok;
-        if (q->verbose || refused)
-            cli_print_report(stderr, &r, false);
-        else if (g->verbose >= 0)
+        if (q->verbose || refused) {
+            cli_print_report(stderr, &r.base, false);
+            cli_print_rcpts(stderr, &r);
+        } else {
             fprintf(stderr, "mailfleet: sent <%s> to %zu recipient(s) via %s:%d\n",
-                    m.message_id, m.nrcpt - refused, r.host, r.port);
+                    m.message_id, m.nrcpt - refused, r.base.host, r.base.port);
+        }
     } else {
-        cli_print_report(stderr, &r, false);
+        cli_print_report(stderr, &r.base, false);
+        cli_print_rcpts(stderr, &r);
     }
-    rc = r.ok ? CLI_OK : cli_exit_for(&r.err);
+    rc = r.base.ok ? CLI_OK : cli_exit_for(&r.base.err);
     smtp_test_report_free(&r);
     msg_prepared_free(&m);
     return rc;

@@ -127,9 +127,11 @@ int cmd_test(const struct cli_global *g, int argc, char **argv)
     smtp_test_run(&o, &r);
     if (json)
         cli_print_json(smtp_test_report_json(&r));
-    else
-        cli_print_report(stdout, &r, false);
-    rc = r.ok ? CLI_OK : cli_exit_for(&r.err);
+    else {
+        cli_print_report(stdout, &r.base, false);
+        cli_print_rcpts(stdout, &r);
+    }
+    rc = r.base.ok ? CLI_OK : cli_exit_for(&r.base.err);
     smtp_test_report_free(&r);
     mf_buf_free(&data);
     cli_conn_free(&c);

@@ -15,26 +15,9 @@
 #include <jansson.h>
 #include <stdbool.h>
 
-#include "diag/explain.h"
-#include "net/conn.h"
+#include "diag/report.h"
 #include "proto/smtp.h"
 #include "util/buf.h"
-
-#define SMTP_TEST_MAX_STEPS 24
-
-struct smtp_test_step {
-    char name[16];          /* "resolve", "connect", "banner", "ehlo", ... */
-    bool ok;
-    double start_ms;        /* from the start of the run */
-    double ms;              /* duration */
-    char detail[600];
-};
-
-/* Live output: kind is 'C'/'S' for transcript lines, '*' for a finished
- * step (text is its name, detail in the report), '!' for a warning. */
-typedef void (*smtp_test_live_fn)(void *ctx, char kind, double t_ms,
-                                  const char *text,
-                                  const struct smtp_test_step *step);
 
 struct smtp_test_opts {
     const char *host;
@@ -52,7 +35,7 @@ struct smtp_test_opts {
     int timeout_ms;                   /* per command; 0 → 60 s */
     const struct smtp_msg *msgs;      /* messages to send, may be NULL */
     size_t nmsgs;
-    smtp_test_live_fn live;
+    diag_live_fn live;
     void *live_ctx;
 };
 
@@ -66,27 +49,12 @@ struct smtp_test_rcpt {
 };
 
 struct smtp_test_report {
-    char host[256];
-    int port;
-    enum smtp_security security;
-    struct smtp_test_step steps[SMTP_TEST_MAX_STEPS];
-    size_t nsteps;
-    struct mf_buf transcript;         /* "C: ..."/"S: ..." lines, '\n' each */
-    bool have_tls;
-    struct conn_tls_info tls;
+    struct diag_report base;          /* steps, transcript, TLS, failure */
     struct smtp_caps caps;            /* the last EHLO's answer */
     enum sasl_mech mech;              /* used for AUTH, NONE if none */
-    char connected_to[80];            /* address:port actually used */
     size_t msgs_ok, msgs_failed;
     struct smtp_test_rcpt *rcpts;     /* owned: per-recipient results */
     size_t nrcpts;
-    bool ok;                          /* everything asked for worked */
-    struct mf_err err;                /* the first failure, when !ok */
-    char failed_step[16];
-    const struct explain_entry *explain; /* for err, may be NULL (static) */
-    double total_ms;
-    bool is_microsoft;
-    bool insecure;                    /* verification was turned off */
 };
 
 /* Runs the session to its end on a private event loop. Returns MF_OK when

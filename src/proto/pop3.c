@@ -352,23 +352,23 @@ static struct req *head(struct pop3 *p)
 static void finish_req(struct pop3 *p, struct pop3_event *ev,
                        const struct status *st)
 {
-    struct req *r = head(p);
+    const struct req r = *head(p);
     ev->type = POP3_EV_DONE;
-    ev->request = r->kind;
-    ev->msgno = r->msgno;
+    ev->request = r.kind;
+    ev->msgno = r.msgno;
     p->req_head = (p->req_head + 1) % p->req_cap;
     p->req_len--;
     p->busy = false;
     struct ev_slot *slot = push_event(p, ev, st);
-    if (slot && ev->ok && (r->kind == POP3_REQ_TOP || r->kind == POP3_REQ_RETR)) {
+    if (slot && ev->ok && (r.kind == POP3_REQ_TOP || r.kind == POP3_REQ_RETR)) {
         slot->body = p->body; /* moved, not copied */
         mf_buf_init(&p->body, p->cfg.max_response);
-    } else if (slot && ev->ok && r->kind == POP3_REQ_LIST) {
+    } else if (slot && ev->ok && r.kind == POP3_REQ_LIST) {
         slot->table = p->tab;
         slot->ev.list = p->tab;
         slot->ev.n = p->ntab;
         p->tab = NULL;
-    } else if (slot && ev->ok && r->kind == POP3_REQ_UIDL && p->ntab) {
+    } else if (slot && ev->ok && r.kind == POP3_REQ_UIDL && p->ntab) {
         struct pop3_uidl_entry *u = malloc(p->ntab * sizeof *u);
         if (u) {
             slot->body = p->body;
@@ -404,6 +404,17 @@ static void fail_req(struct pop3 *p, const struct mf_err *err,
 static enum mf_rc queue_req(struct pop3 *p, enum pop3_request kind,
                             unsigned long msgno, unsigned long lines)
 {
+    const char *why = NULL;
+    if (msgno == 0 && (kind == POP3_REQ_TOP || kind == POP3_REQ_RETR))
+        why = "message numbers start at 1";
+    else if (p->failed || p->quit_requested)
+        why = "the session is closing";
+    if (why) { /* never queued: its DONE comes right away */
+        struct pop3_event ev = {.type = POP3_EV_DONE, .request = kind,
+                                .msgno = msgno};
+        mf_err_set(&ev.err, MF_EINVAL, MF_LAYER_LOCAL, "%s", why);
+        return push_event(p, &ev, NULL) ? MF_EINVAL : MF_ENOMEM;
+    }
     if (p->req_len == p->req_cap) {
         if (p->req_cap >= MAX_QUEUE)
             return MF_ELIMIT;
@@ -421,27 +432,6 @@ static enum mf_rc queue_req(struct pop3 *p, enum pop3_request kind,
     p->reqs[(p->req_head + p->req_len) % p->req_cap] =
         (struct req){.kind = kind, .msgno = msgno, .lines = lines};
     p->req_len++;
-    const char *why = NULL;
-    if (msgno == 0 && (kind == POP3_REQ_TOP || kind == POP3_REQ_RETR))
-        why = "message numbers start at 1";
-    else if (p->failed || p->quit_requested)
-        why = "the session is closing";
-    if (why && (p->busy || p->req_len > 1)) {
-        /* others wait before it: fail it now, from the tail */
-        p->req_len--;
-        struct pop3_event ev = {.type = POP3_EV_DONE, .request = kind,
-                                .msgno = msgno};
-        mf_err_set(&ev.err, MF_EINVAL, MF_LAYER_LOCAL, "%s", why);
-        push_event(p, &ev, NULL);
-        return MF_EINVAL;
-    }
-    if (why) {
-        struct mf_err e;
-        mf_err_clear(&e);
-        mf_err_set(&e, MF_EINVAL, MF_LAYER_LOCAL, "%s", why);
-        fail_req(p, &e, NULL);
-        return MF_EINVAL;
-    }
     advance(p);
     return MF_OK;
 }
@@ -825,7 +815,8 @@ static bool take_num(const char **s, const char *end, uint64_t *out)
     if (q == *s)
         return false;
     *s = q;
-    return true + 0 * (*out = v);
+    *out = v;
+    return true;
 }
 
 static bool take_space(const char **s, const char *end)
@@ -838,13 +829,15 @@ static bool take_space(const char **s, const char *end)
     return any;
 }
 
+/* The request in flight fails; the rest of its response is read and
+ * dropped. `what` follows the command's name in the detail. */
 static void req_failed(struct pop3 *p, enum mf_rc rc, enum mf_layer layer,
-                       const char *fmt_what)
+                       const char *what)
 {
     if (p->discard)
         return; /* keep the first reason */
     p->discard = true;
-    mf_err_set(&p->req_err, rc, layer, "%s %s", req_name(head(p)->kind), fmt_what);
+    mf_err_set(&p->req_err, rc, layer, "%s%s", req_name(head(p)->kind), what);
     mf_buf_free(&p->body);
     free(p->tab);
     p->tab = NULL;
@@ -902,7 +895,7 @@ static void table_line(struct pop3 *p, const char *line, size_t len)
         ok = take_num(&s, end, &size);
     }
     if (!ok || (s < end && *s != ' ')) {
-        req_failed(p, MF_EPROTO, MF_LAYER_PROTO, "listing has a malformed line");
+        req_failed(p, MF_EPROTO, MF_LAYER_PROTO, ": a line of the listing is malformed");
         return;
     }
     p->used += uidl ? sizeof(struct pop3_uidl_entry) + ulen + 1
@@ -911,21 +904,21 @@ static void table_line(struct pop3 *p, const char *line, size_t len)
         size_t ncap = p->tabcap ? p->tabcap * 2 : 64;
         struct pop3_list_entry *n = realloc(p->tab, ncap * sizeof *n);
         if (!n) {
-            req_failed(p, MF_ENOMEM, MF_LAYER_INTERNAL, "listing: out of memory");
+            req_failed(p, MF_ENOMEM, MF_LAYER_INTERNAL, ": out of memory");
             return;
         }
         p->tab = n;
         p->tabcap = ncap;
     }
     if (p->used > p->cfg.max_response) {
-        req_failed(p, MF_ELIMIT, MF_LAYER_LOCAL, "listing is over the size limit");
+        req_failed(p, MF_ELIMIT, MF_LAYER_LOCAL, ": the listing is over the size limit");
         return;
     }
     if (uidl) {
         size = mf_buf_len(&p->body);
         if (mf_buf_add(&p->body, uid, ulen) != MF_OK ||
             mf_buf_add(&p->body, "", 1) != MF_OK) {
-            req_failed(p, MF_ELIMIT, MF_LAYER_LOCAL, "listing is over the size limit");
+            req_failed(p, MF_ELIMIT, MF_LAYER_LOCAL, ": the listing is over the size limit");
             return;
         }
     }
@@ -943,7 +936,7 @@ static void body_add(struct pop3 *p, const char *s, size_t n, bool eol)
         rc = mf_buf_add(&p->body, "\r\n", 2);
     if (rc != MF_OK) {
         char why[120];
-        snprintf(why, sizeof why, "%lu: the message is over the size limit "
+        snprintf(why, sizeof why, " %lu: the message is over the size limit "
                  "of %zu bytes; it was read and dropped", head(p)->msgno,
                  p->cfg.max_response);
         req_failed(p, rc, rc == MF_ELIMIT ? MF_LAYER_LOCAL : MF_LAYER_INTERNAL, why);
@@ -1207,7 +1200,8 @@ const char *pop3_output(struct pop3 *p, size_t *len)
 void pop3_output_consume(struct pop3 *p, size_t n)
 {
     size_t have = mf_buf_len(&p->out);
-    mf_wipe((char *)mf_buf_data(&p->out), n < have ? n : have);
+    if (p->out.mem)
+        mf_wipe(p->out.mem + p->out.off, n < have ? n : have);
     mf_buf_consume(&p->out, n);
 }
 

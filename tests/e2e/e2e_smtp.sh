@@ -33,7 +33,7 @@ check $n 77 "$MF" test smtp --host "$H" --port "$MF_SUB_STARTTLS_PORT" --user "$
 
 n=untrusted-certificate
 check $n 76 "$MF" test smtp --host "$H" --port "$MF_SUB_STARTTLS_PORT" --auth none &&
-  expect $n 'certificate verify failed' && expect $n 'FAILED at starttls \(layer: tls\)' &&
+  expect $n 'certificate verify failed' && expect $n 'FAILED smtp at starttls \(layer: tls\)' &&
   expect $n 'fix' && ok $n
 
 n=insecure-is-loud
@@ -136,7 +136,7 @@ check $n 76 "$MF" test smtp --host localhost --ipv4 --port "$MF_WRONGHOST_PORT" 
 
 n=implicit-tls-on-starttls-port
 check $n 76 "$MF" test smtp --host "$H" --port "$MF_SUB_STARTTLS_PORT" --security tls --auth none "${CA[@]}" &&
-  expect $n 'FAILED at tls' && expect $n 'wrong version number' && expect $n 'Port 587: security STARTTLS' && ok $n
+  expect $n 'FAILED smtp at tls' && expect $n 'wrong version number' && expect $n 'Port 587: security STARTTLS' && ok $n
 
 # --- byte-level faults --------------------------------------------------------
 RAW=(--host "$H" --port "$MF_FAULT_RAW_PORT")
