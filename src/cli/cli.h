@@ -26,6 +26,10 @@ struct cli_global {
     int verbose;
 };
 
+/* Which service a connection is for: picks the preset's endpoint and the
+ * default ports (587/465, 993/143, 995/110). */
+enum cli_proto { CLI_SMTP, CLI_IMAP, CLI_POP3 };
+
 /* Where a connection goes and how it signs in, from an account, a preset
  * and flags (flags win). */
 struct cli_conn {
@@ -59,6 +63,7 @@ struct cli_conn {
     enum smtp_security sec;
     enum sasl_mech mech;
     bool want_auth;
+    enum cli_proto proto;        /* set before cli_conn_resolve */
 };
 
 /* Connection flags shared by test, send and sendmail: getopt_long entries

@@ -185,6 +185,8 @@ static char *secret_from_tty(const char *prompt)
 
 static int read_secret(struct cli_conn *c)
 {
+    if (c->secret)
+        return CLI_OK; /* already read (test all asks once) */
     const char *env_name = c->token_env ? c->token_env : c->password_env;
     c->secret_is_token = c->token_env != NULL;
     if (env_name) {
@@ -248,12 +250,17 @@ static int apply_account(struct cli_conn *c, const struct cli_global *g)
         return rc == MF_ENOTFOUND ? CLI_CONFIG : CLI_IOERR;
     }
     copy_if(c->provider_buf, sizeof c->provider_buf, a.provider, &c->provider);
-    copy_if(c->host_buf, sizeof c->host_buf, a.host, &c->host);
-    if (!c->port)
-        c->port = a.port;
-    if (!c->security)
-        c->security = strcmp(a.security, "tls") == 0    ? "tls"
-                      : strcmp(a.security, "none") == 0 ? "none" : "starttls";
+    if (c->proto == CLI_SMTP) {
+        copy_if(c->host_buf, sizeof c->host_buf, a.host, &c->host);
+        if (!c->port)
+            c->port = a.port;
+        if (!c->security)
+            c->security = strcmp(a.security, "tls") == 0    ? "tls"
+                          : strcmp(a.security, "none") == 0 ? "none" : "starttls";
+    } else if (!c->provider && !c->host) {
+        /* no preset: the mail server is most often the same host */
+        copy_if(c->host_buf, sizeof c->host_buf, a.host, &c->host);
+    }
     copy_if(c->user_buf, sizeof c->user_buf, a.user, &c->user);
     copy_if(c->from_buf, sizeof c->from_buf, a.from_addr, &c->from);
     if (!c->password_env && !c->password_file && !c->token_env) {
@@ -278,10 +285,17 @@ static int apply_preset(struct cli_conn *c)
     } else if (!c->host && c->user) {
         p = providers_for_address(c->user);
     }
-    if (p && p->smtp.host && !c->host) {
-        const struct provider_endpoint *ep = &p->smtp;
+    const struct provider_endpoint *ep = !p ? NULL
+                                         : c->proto == CLI_IMAP ? &p->imap
+                                         : c->proto == CLI_POP3 ? &p->pop3 : &p->smtp;
+    if (ep && !ep->host && !c->host) {
+        fprintf(stderr, "mailfleet: %s has no %s service\n", p->name,
+                c->proto == CLI_IMAP ? "IMAP" : c->proto == CLI_POP3 ? "POP3" : "SMTP");
+        return CLI_UNAVAILABLE;
+    }
+    if (ep && ep->host && !c->host) {
         /* --port 465 with a preset that offers it picks that endpoint */
-        if (c->port && c->port != ep->port && p->smtp_alt.host &&
+        if (c->proto == CLI_SMTP && c->port && c->port != ep->port && p->smtp_alt.host &&
             p->smtp_alt.port == c->port)
             ep = &p->smtp_alt;
         c->host = ep->host;
@@ -305,10 +319,17 @@ int cli_conn_resolve(struct cli_conn *c, const struct cli_global *g)
                         "--host HOST, or a --user address of a known provider\n");
         return CLI_USAGE;
     }
+    static const int implicit_port[] = {[CLI_SMTP] = 465, [CLI_IMAP] = 993, [CLI_POP3] = 995};
+    static const int upgrade_port[] = {[CLI_SMTP] = 587, [CLI_IMAP] = 143, [CLI_POP3] = 110};
+    /* submission defaults to STARTTLS on 587; mail access to implicit TLS
+     * (993/995), as RFC 8314 recommends */
+    bool want_tls = c->security ? strcmp(c->security, "tls") == 0 : c->proto != CLI_SMTP;
     if (!c->port)
-        c->port = c->security && strcmp(c->security, "tls") == 0 ? 465 : 587;
-    if (!c->security)
-        c->security = c->port == 465 ? "tls" : "starttls";
+        c->port = want_tls ? implicit_port[c->proto] : upgrade_port[c->proto];
+    if (!c->security && c->proto == CLI_SMTP)
+        c->security = c->port == implicit_port[c->proto] ? "tls" : "starttls";
+    else if (!c->security)
+        c->security = c->port == upgrade_port[c->proto] ? "starttls" : "tls";
     c->sec = strcmp(c->security, "tls") == 0    ? SMTP_SEC_TLS
              : strcmp(c->security, "none") == 0 ? SMTP_SEC_NONE : SMTP_SEC_STARTTLS;
     c->mech = SASL_MECH_NONE;

@@ -211,7 +211,10 @@ void imap_core_caps_from_code(struct imap *s, const char *code)
 {
     size_t o = 0;
     s->caps[o++] = ' ';
-    for (const char *p = code + strlen("CAPABILITY"); *p && o + 2 < sizeof s->caps; p++)
+    const char *p = code + strlen("CAPABILITY");
+    while (*p == ' ')
+        p++;
+    for (; *p && o + 2 < sizeof s->caps; p++)
         s->caps[o++] = (char)toupper_ascii((unsigned char)*p);
     if (s->caps[o - 1] != ' ')
         s->caps[o++] = ' ';

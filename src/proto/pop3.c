@@ -13,9 +13,9 @@
 #define MIN_MAX_LINE 64
 #define DEFAULT_MAX_RESPONSE (64u * 1024 * 1024)
 #define MAX_TEXT 1024             /* status text kept in an event */
-#define OUT_MAX (1u * 1024 * 1024)
+#define OUT_MAX (1u << 20)
 #define MAX_QUEUE 100000
-#define CMD_LINE_MAX 255          /* RFC 2449 section 4, with CRLF */
+#define CMD_LINE_MAX 255          /* RFC 2449 4: a command line, with CRLF */
 #define UID_MAX 255
 #define USER_MAX 512
 #define SECRET_MAX 16384
@@ -72,13 +72,13 @@ struct pop3 {
     /* the multi-line response being read */
     bool in_multi, mid_line, discard;
     size_t used;                  /* bytes it occupies once parsed */
-    uint64_t seen;                /* message bytes seen (trace) */
+    uint64_t seen;                /* message bytes seen (for the trace) */
     struct mf_err req_err;        /* why the request in flight failed */
     struct mf_buf body;           /* TOP/RETR bytes, or UIDL strings */
-    struct pop3_list_entry *tab;  /* LIST; UIDL: size = offset in body */
+    struct pop3_list_entry *tab;  /* LIST; for UIDL size = offset in body */
     size_t ntab, tabcap;
 
-    struct req *reqs;             /* ring; the head is in flight if busy */
+    struct req *reqs;             /* ring; the head is in flight when busy */
     size_t req_head, req_len, req_cap;
     bool busy;
 
@@ -91,7 +91,7 @@ struct pop3 {
 enum st_kind { ST_OK, ST_ERR, ST_CONT, ST_BAD };
 struct status {
     enum st_kind kind;
-    const char *text;
+    const char *text;             /* after the indicator and the code */
     size_t len;
     char code[16];
     enum pop3_resp resp;
@@ -105,11 +105,9 @@ static void advance(struct pop3 *p);
 
 static void set_state(struct pop3 *p, enum pop3_state to)
 {
-    if (p->state == to)
-        return;
     enum pop3_state from = p->state;
     p->state = to;
-    if (p->cfg.on_state)
+    if (from != to && p->cfg.on_state)
         p->cfg.on_state(p->cfg.ctx, from, to);
 }
 
@@ -119,18 +117,22 @@ static void trace(struct pop3 *p, char dir, const char *line, size_t len)
         p->cfg.trace(p->cfg.ctx, dir, line, len);
 }
 
-static void trace_str(struct pop3 *p, char dir, const char *line)
-{
-    trace(p, dir, line, strlen(line));
-}
-
-static void fail_local(struct pop3 *p, enum mf_rc rc, enum mf_layer layer,
-                       const char *why)
+static struct mf_err mkerr(enum mf_rc rc, enum mf_layer layer,
+                           const struct status *st, const char *why)
 {
     struct mf_err e;
     mf_err_clear(&e);
     mf_err_set(&e, rc, layer, "%s", why);
-    fail(p, &e, NULL, false);
+    if (st)
+        mf_err_set_reply(&e, 0, st->code, st->text, st->len);
+    return e;
+}
+
+static void fail_with(struct pop3 *p, enum mf_rc rc, enum mf_layer layer,
+                      const struct status *st, bool quit, const char *why)
+{
+    struct mf_err e = mkerr(rc, layer, st, why);
+    fail(p, &e, st, quit);
 }
 
 /* Writes a command line; `traced` replaces it in the transcript if set. */
@@ -140,15 +142,11 @@ static void send_line(struct pop3 *p, const char *line, const char *traced)
     if (rc == MF_OK)
         rc = mf_buf_add(&p->out, "\r\n", 2);
     if (rc != MF_OK) {
-        fail_local(p, rc, MF_LAYER_INTERNAL, "output buffer full");
+        fail_with(p, rc, MF_LAYER_INTERNAL, NULL, false, "output buffer full");
         return;
     }
-    trace_str(p, 'C', traced ? traced : line);
-}
-
-static bool has_crlf(const char *s)
-{
-    return strpbrk(s, "\r\n") != NULL;
+    traced = traced ? traced : line;
+    trace(p, 'C', traced, strlen(traced));
 }
 
 static void slot_free(struct ev_slot *s)
@@ -159,7 +157,7 @@ static void slot_free(struct ev_slot *s)
     memset(s, 0, sizeof *s);
 }
 
-/* Drops whatever a multi-line response collected. */
+/* Forgets the multi-line response being read. */
 static void multi_reset(struct pop3 *p)
 {
     p->in_multi = p->mid_line = p->discard = false;
@@ -193,23 +191,21 @@ enum pop3_resp pop3_resp_parse(const char *code)
     return POP3_RESP_OTHER;
 }
 
-/* RFC 2449 section 8: "[" level *("/" level) "]", a level being printable
- * ASCII other than "/" and "]". Kept when it fits 15 bytes. */
+/* RFC 2449 8: "[" level *("/" level) "]", a level being printable ASCII
+ * other than "/" and "]". Taken from the text when it fits 15 bytes. */
 static void take_code(struct status *st)
 {
     if (st->len < 3 || st->text[0] != '[')
         return;
     size_t i = 1;
     bool level = false;
-    for (; i < st->len && i < 64 && st->text[i] != ']'; i++) {
+    for (; i < st->len && st->text[i] != ']'; i++) {
         unsigned char c = (unsigned char)st->text[i];
-        if (c == '/' && !level)
-            return;
-        if (c != '/' && (c < 0x21 || c > 0x7e))
+        if ((c == '/' && !level) || c < 0x21 || c > 0x7e || i >= sizeof st->code)
             return;
         level = c != '/';
     }
-    if (i >= st->len || st->text[i] != ']' || !level || i - 1 >= sizeof st->code)
+    if (i >= st->len || !level)
         return;
     memcpy(st->code, st->text + 1, i - 1);
     st->code[i - 1] = '\0';
@@ -223,58 +219,36 @@ static void take_code(struct status *st)
 static void parse_status(const char *line, size_t len, struct status *st)
 {
     memset(st, 0, sizeof *st);
-    size_t skip;
-    if (len >= 3 && strncasecmp(line, "+OK", 3) == 0 && (len == 3 || line[3] == ' ')) {
-        st->kind = ST_OK;
+    size_t skip = 0;
+    if (len >= 3 && strncasecmp(line, "+OK", 3) == 0 && (len == 3 || line[3] == ' '))
         skip = 3;
-    } else if (len >= 4 && strncasecmp(line, "-ERR", 4) == 0 &&
-               (len == 4 || line[4] == ' ')) {
-        st->kind = ST_ERR;
-        skip = 4;
-    } else if (len >= 1 && line[0] == '+' && (len == 1 || line[1] == ' ')) {
-        st->kind = ST_CONT; /* "+ base64"; Microsoft sends a bare "+" */
-        skip = 1;
-    } else {
+    else if (len >= 4 && strncasecmp(line, "-ERR", 4) == 0 &&
+             (len == 4 || line[4] == ' '))
+        st->kind = ST_ERR, skip = 4;
+    else if (len >= 1 && line[0] == '+' && (len == 1 || line[1] == ' '))
+        st->kind = ST_CONT, skip = 1; /* "+ base64"; Microsoft sends "+" */
+    else
         st->kind = ST_BAD;
-        st->text = line;
-        st->len = len;
-        return;
-    }
-    while (skip < len && line[skip] == ' ')
+    while (skip < len && line[skip] == ' ' && st->kind != ST_BAD)
         skip++;
     st->text = line + skip;
     st->len = len - skip;
-    if (st->kind != ST_CONT)
+    if (st->kind == ST_OK || st->kind == ST_ERR)
         take_code(st);
 }
 
-static enum mf_rc rc_for(enum pop3_resp r, enum mf_rc dflt)
+/* RFC 3206 / 2449: these codes say "try again later". */
+static enum mf_rc rc_for(const struct status *st, enum mf_rc dflt)
 {
+    enum pop3_resp r = st->resp;
     return r == POP3_RESP_SYS_TEMP || r == POP3_RESP_IN_USE ||
                    r == POP3_RESP_LOGIN_DELAY ? MF_ETEMP : dflt;
 }
 
-static void err_from(struct mf_err *e, enum mf_rc rc, enum mf_layer layer,
-                     const struct status *st, const char *why)
-{
-    mf_err_clear(e);
-    mf_err_set(e, rc, layer, "%s", why);
-    if (st)
-        mf_err_set_reply(e, 0, st->code, st->text, st->len);
-}
-
-static void fail_reply(struct pop3 *p, enum mf_rc rc, enum mf_layer layer,
-                       const struct status *st, bool quit, const char *why)
-{
-    struct mf_err e;
-    err_from(&e, rc, layer, st, why);
-    fail(p, &e, st, quit);
-}
-
 /* ---- events ------------------------------------------------------------- */
 
-/* Queues an event with a copy of the status text; NULL on ENOMEM (the
- * caller still owns any payload it meant to attach). */
+/* Queues an event with a sanitised copy of the status text; NULL on ENOMEM
+ * (the caller still owns any payload it meant to attach). */
 static struct ev_slot *push_event(struct pop3 *p, const struct pop3_event *ev,
                                   const struct status *st)
 {
@@ -296,8 +270,7 @@ static struct ev_slot *push_event(struct pop3 *p, const struct pop3_event *ev,
     if (st) {
         size_t tl = st->len < MAX_TEXT ? st->len : MAX_TEXT;
         size_t cl = strlen(st->code);
-        slot->text = malloc(tl + 1 + cl + 1);
-        if (!slot->text)
+        if (!(slot->text = malloc(tl + 1 + cl + 1)))
             return NULL;
         size_t n = mf_sanitize(slot->text, tl + 1, st->text, tl, 0);
         memcpy(slot->text + n + 1, st->code, cl + 1);
@@ -312,7 +285,7 @@ static void push_simple(struct pop3 *p, enum pop3_event_type type, bool ok,
 {
     struct pop3_event ev = {.type = type, .ok = ok};
     if (!push_event(p, &ev, st))
-        fail_local(p, MF_ENOMEM, MF_LAYER_INTERNAL, "out of memory");
+        fail_with(p, MF_ENOMEM, MF_LAYER_INTERNAL, NULL, false, "out of memory");
 }
 
 bool pop3_next_event(struct pop3 *p, struct pop3_event *ev)
@@ -323,7 +296,7 @@ bool pop3_next_event(struct pop3 *p, struct pop3_event *ev)
     p->taken = p->evs[p->ev_head];
     p->ev_head = (p->ev_head + 1) % p->ev_cap;
     p->ev_len--;
-    struct ev_slot *s = &p->taken;
+    const struct ev_slot *s = &p->taken;
     *ev = s->ev;
     ev->text = s->text ? s->text : "";
     ev->code = s->text ? s->text + strlen(s->text) + 1 : "";
@@ -335,7 +308,7 @@ bool pop3_next_event(struct pop3 *p, struct pop3_event *ev)
     return true;
 }
 
-/* ---- requests ----------------------------------------------------------- */
+/* ---- the request queue -------------------------------------------------- */
 
 static const char *req_name(enum pop3_request k)
 {
@@ -343,54 +316,55 @@ static const char *req_name(enum pop3_request k)
     return (unsigned)k <= POP3_REQ_RETR ? names[k] : "?";
 }
 
-static struct req *head(struct pop3 *p)
+/* Moves what the response collected into the DONE event's slot. */
+static void attach_results(struct pop3 *p, struct ev_slot *slot)
 {
-    return &p->reqs[p->req_head];
-}
-
-/* Ends the request at the head of the queue with its DONE event. */
-static void finish_req(struct pop3 *p, struct pop3_event *ev,
-                       const struct status *st)
-{
-    const struct req r = *head(p);
-    ev->type = POP3_EV_DONE;
-    ev->request = r.kind;
-    ev->msgno = r.msgno;
-    p->req_head = (p->req_head + 1) % p->req_cap;
-    p->req_len--;
-    p->busy = false;
-    struct ev_slot *slot = push_event(p, ev, st);
-    if (slot && ev->ok && (r.kind == POP3_REQ_TOP || r.kind == POP3_REQ_RETR)) {
+    enum pop3_request k = slot->ev.request;
+    if (k == POP3_REQ_TOP || k == POP3_REQ_RETR) {
         slot->body = p->body; /* moved, not copied */
         mf_buf_init(&p->body, p->cfg.max_response);
-    } else if (slot && ev->ok && r.kind == POP3_REQ_LIST) {
+    } else if (k == POP3_REQ_LIST) {
         slot->table = p->tab;
         slot->ev.list = p->tab;
         slot->ev.n = p->ntab;
         p->tab = NULL;
-    } else if (slot && ev->ok && r.kind == POP3_REQ_UIDL && p->ntab) {
+    } else if (k == POP3_REQ_UIDL && p->ntab) {
         struct pop3_uidl_entry *u = malloc(p->ntab * sizeof *u);
-        if (u) {
-            slot->body = p->body;
-            mf_buf_init(&p->body, p->cfg.max_response);
-            const char *base = mf_buf_data(&slot->body);
-            for (size_t i = 0; i < p->ntab; i++)
-                u[i] = (struct pop3_uidl_entry){p->tab[i].msgno,
-                                                base + p->tab[i].size};
-            slot->table = u;
-            slot->ev.uidl = u;
-            slot->ev.n = p->ntab;
-        } else {
+        if (!u) {
             slot->ev.ok = false;
-            mf_err_set(&slot->ev.err, MF_ENOMEM, MF_LAYER_INTERNAL, "out of memory");
+            slot->ev.err = mkerr(MF_ENOMEM, MF_LAYER_INTERNAL, NULL, "out of memory");
+            return;
         }
+        slot->body = p->body;
+        mf_buf_init(&p->body, p->cfg.max_response);
+        for (size_t i = 0; i < p->ntab; i++)
+            u[i] = (struct pop3_uidl_entry){
+                p->tab[i].msgno, mf_buf_data(&slot->body) + p->tab[i].size};
+        slot->table = u;
+        slot->ev.uidl = u;
+        slot->ev.n = p->ntab;
     }
+}
+
+/* Ends the request at the head of the queue with its DONE event; on
+ * failure ev->err says why. The caller calls advance() when it may. */
+static void finish_req(struct pop3 *p, struct pop3_event *ev,
+                       const struct status *st)
+{
+    const struct req *r = &p->reqs[p->req_head];
+    ev->type = POP3_EV_DONE;
+    ev->request = r->kind;
+    ev->msgno = r->msgno;
+    p->req_head = (p->req_head + 1) % p->req_cap;
+    p->req_len--;
+    p->busy = false;
+    struct ev_slot *slot = push_event(p, ev, st);
+    if (slot && ev->ok)
+        attach_results(p, slot);
     multi_reset(p);
-    if (!slot) {
-        fail_local(p, MF_ENOMEM, MF_LAYER_INTERNAL, "out of memory");
-        return;
-    }
-    if (!p->failed)
+    if (!slot)
+        fail_with(p, MF_ENOMEM, MF_LAYER_INTERNAL, NULL, false, "out of memory");
+    else if (!p->failed)
         set_state(p, POP3_ST_READY);
 }
 
@@ -412,7 +386,7 @@ static enum mf_rc queue_req(struct pop3 *p, enum pop3_request kind,
     if (why) { /* never queued: its DONE comes right away */
         struct pop3_event ev = {.type = POP3_EV_DONE, .request = kind,
                                 .msgno = msgno};
-        mf_err_set(&ev.err, MF_EINVAL, MF_LAYER_LOCAL, "%s", why);
+        ev.err = mkerr(MF_EINVAL, MF_LAYER_LOCAL, NULL, why);
         return push_event(p, &ev, NULL) ? MF_EINVAL : MF_ENOMEM;
     }
     if (p->req_len == p->req_cap) {
@@ -429,14 +403,13 @@ static enum mf_rc queue_req(struct pop3 *p, enum pop3_request kind,
         p->req_cap = ncap;
         p->req_head = 0;
     }
-    p->reqs[(p->req_head + p->req_len) % p->req_cap] =
+    p->reqs[(p->req_head + p->req_len++) % p->req_cap] =
         (struct req){.kind = kind, .msgno = msgno, .lines = lines};
-    p->req_len++;
     advance(p);
     return MF_OK;
 }
 
-/* Sends the next request, or QUIT once none is left. */
+/* When READY: sends the next request, or QUIT once none is left. */
 static void advance(struct pop3 *p)
 {
     static const enum pop3_state by_kind[] = {
@@ -453,12 +426,10 @@ static void advance(struct pop3 *p)
             }
             return;
         }
-        struct req *r = head(p);
+        const struct req *r = &p->reqs[p->req_head];
         if (!p->signed_in) {
-            struct mf_err e;
-            mf_err_clear(&e);
-            mf_err_set(&e, MF_EINVAL, MF_LAYER_LOCAL,
-                       "not signed in: no credentials were given");
+            struct mf_err e = mkerr(MF_EINVAL, MF_LAYER_LOCAL, NULL,
+                                    "not signed in: no credentials were given");
             fail_req(p, &e, NULL);
             continue;
         }
@@ -476,8 +447,8 @@ static void advance(struct pop3 *p)
     }
 }
 
-/* ---- failures ----------------------------------------------------------- */
-
+/* Fails the session: every queued request gets its DONE, then ERROR; with
+ * quit, a polite QUIT goes out. */
 static void fail(struct pop3 *p, const struct mf_err *err,
                  const struct status *st, bool quit)
 {
@@ -506,37 +477,21 @@ static bool word_is(const char *w, size_t wlen, const char *kw)
     return strlen(kw) == wlen && strncasecmp(w, kw, wlen) == 0;
 }
 
-static void copy_bounded(char *dst, size_t size, const char *src, size_t len)
+static void caps_clear(struct pop3_caps *c)
 {
-    mf_sanitize(dst, size, src, len, 0);
-}
-
-static void parse_sasl(struct pop3_caps *c, const char *s, size_t len)
-{
-    copy_bounded(c->sasl_list, sizeof c->sasl_list, s, len);
-    for (size_t i = 0; i < len;) {
-        while (i < len && s[i] == ' ')
-            i++;
-        size_t start = i;
-        while (i < len && s[i] != ' ')
-            i++;
-        enum sasl_mech m = sasl_mech_parse(s + start, i - start);
-        if (m != SASL_MECH_NONE)
-            c->sasl_mask |= SASL_BIT(m);
-    }
+    memset(c, 0, sizeof *c);
+    c->login_delay = -1;
 }
 
 static void caps_line(struct pop3_caps *c, const char *s, size_t len)
 {
-    size_t k = 0;
+    size_t k = 0, a;
     while (k < len && s[k] != ' ')
         k++;
-    const char *arg = s + k;
-    size_t alen = len - k;
-    while (alen && *arg == ' ') {
-        arg++;
-        alen--;
-    }
+    for (a = k; a < len && s[a] == ' '; a++)
+        ;
+    const char *arg = s + a;
+    size_t alen = len - a;
     if (word_is(s, k, "STLS")) c->stls = true;
     else if (word_is(s, k, "USER")) c->user = true;
     else if (word_is(s, k, "TOP")) c->top = true;
@@ -545,11 +500,10 @@ static void caps_line(struct pop3_caps *c, const char *s, size_t len)
     else if (word_is(s, k, "RESP-CODES")) c->resp_codes = true;
     else if (word_is(s, k, "AUTH-RESP-CODE")) c->auth_resp_code = true;
     else if (word_is(s, k, "UTF8")) c->utf8 = true;
-    else if (word_is(s, k, "SASL")) parse_sasl(c, arg, alen);
     else if (word_is(s, k, "IMPLEMENTATION"))
-        copy_bounded(c->implementation, sizeof c->implementation, arg, alen);
+        mf_sanitize(c->implementation, sizeof c->implementation, arg, alen, 0);
     else if (word_is(s, k, "EXPIRE"))
-        copy_bounded(c->expire, sizeof c->expire, arg, alen);
+        mf_sanitize(c->expire, sizeof c->expire, arg, alen, 0);
     else if (word_is(s, k, "LOGIN-DELAY")) {
         long v = 0;
         size_t i = 0;
@@ -557,13 +511,18 @@ static void caps_line(struct pop3_caps *c, const char *s, size_t len)
             v = v * 10 + (arg[i] - '0');
         if (i > 0)
             c->login_delay = v;
+    } else if (word_is(s, k, "SASL")) {
+        mf_sanitize(c->sasl_list, sizeof c->sasl_list, arg, alen, 0);
+        for (size_t i = 0; i < alen;) {
+            size_t start = i;
+            while (i < alen && arg[i] != ' ')
+                i++;
+            enum sasl_mech m = sasl_mech_parse(arg + start, i - start);
+            c->sasl_mask |= m != SASL_MECH_NONE ? SASL_BIT(m) : 0;
+            while (i < alen && arg[i] == ' ')
+                i++;
+        }
     }
-}
-
-static void caps_clear(struct pop3_caps *c)
-{
-    memset(c, 0, sizeof *c);
-    c->login_delay = -1;
 }
 
 /* ---- the session before the first request ------------------------------- */
@@ -578,17 +537,10 @@ static void become_ready(struct pop3 *p)
     advance(p);
 }
 
-static void send_capa(struct pop3 *p)
-{
-    send_line(p, "CAPA", NULL);
-    set_state(p, POP3_ST_CAPA);
-}
-
 /* Picks USER/PASS or a SASL mechanism (see pop3.h); false after failing. */
 static bool choose_auth(struct pop3 *p, enum sasl_mech *m, bool *use_user)
 {
     const struct pop3_caps *c = &p->caps;
-    bool user_ok = c->user || !c->capa;
     *m = SASL_MECH_NONE;
     *use_user = false;
     if (p->cfg.user_pass)
@@ -597,7 +549,7 @@ static bool choose_auth(struct pop3 *p, enum sasl_mech *m, bool *use_user)
         *m = sasl_choose(c->sasl_mask, p->cfg.mech, p->cfg.secret_is_token);
     else if (c->sasl_mask & SASL_BIT(SASL_MECH_PLAIN))
         *m = SASL_MECH_PLAIN;
-    else if (user_ok)
+    else if (c->user || !c->capa)
         *use_user = true;
     else if (c->sasl_mask & SASL_BIT(SASL_MECH_LOGIN))
         *m = SASL_MECH_LOGIN;
@@ -614,7 +566,7 @@ static bool choose_auth(struct pop3 *p, enum sasl_mech *m, bool *use_user)
     else
         snprintf(why, sizeof why, "the server offers neither USER nor SASL "
                  "PLAIN or LOGIN (SASL: %s)", list);
-    fail_reply(p, MF_EFEATURE, MF_LAYER_FEATURE, NULL, true, why);
+    fail_with(p, MF_EFEATURE, MF_LAYER_FEATURE, NULL, true, why);
     return false;
 }
 
@@ -631,26 +583,24 @@ static void send_auth(struct pop3 *p, enum sasl_mech m)
     char plain[64], traced[64];
     snprintf(plain, sizeof plain, "AUTH %s", sasl_mech_name(m));
     snprintf(traced, sizeof traced, "AUTH %s " MF_REDACTED, sasl_mech_name(m));
-    p->sasl = sasl_new(m, &c, &e);
     bool ir = false;
+    p->sasl = sasl_new(m, &c, &e);
     if (p->sasl && m != SASL_MECH_LOGIN && !p->cfg.no_initial_response) {
-        if (mf_buf_printf(&line, "%s ", plain) == MF_OK &&
-            sasl_initial(p->sasl, &line) && mf_buf_len(&line) + 2 <= CMD_LINE_MAX)
-            ir = true;
-        else { /* the engine thinks it sent it: start afresh */
+        ir = mf_buf_printf(&line, "%s ", plain) == MF_OK &&
+             sasl_initial(p->sasl, &line) && mf_buf_len(&line) + 2 <= CMD_LINE_MAX;
+        if (!ir) { /* the engine thinks it was sent: start afresh */
             sasl_free(p->sasl);
             p->sasl = sasl_new(m, &c, &e);
         }
     }
-    if (!p->sasl) {
-        mf_buf_wipe_free(&line);
-        fail(p, &e, NULL, true);
-        return;
+    if (p->sasl) {
+        p->auth_mech = m;
+        send_line(p, ir ? mf_buf_data(&line) : plain, ir ? traced : NULL);
+        set_state(p, POP3_ST_AUTH);
     }
-    p->auth_mech = m;
-    send_line(p, ir ? mf_buf_data(&line) : plain, ir ? traced : NULL);
     mf_buf_wipe_free(&line);
-    set_state(p, POP3_ST_AUTH);
+    if (!p->sasl)
+        fail(p, &e, NULL, true);
 }
 
 static void start_auth(struct pop3 *p)
@@ -661,97 +611,47 @@ static void start_auth(struct pop3 *p)
         return;
     struct mf_err e;
     mf_err_clear(&e);
-    if (use_user && !p->tls_active && !p->cfg.allow_plaintext_auth) {
+    if (use_user && !p->tls_active && !p->cfg.allow_plaintext_auth)
         mf_err_set(&e, MF_EAUTH, MF_LAYER_AUTH, "refusing USER/PASS without "
                    "TLS: it would send the password in clear (use STLS or "
                    "TLS, or --allow-plaintext-auth)");
+    else if (!use_user)
+        sasl_check_transport(m, p->tls_active, p->cfg.allow_plaintext_auth, &e);
+    if (e.rc != MF_OK) {
         fail(p, &e, NULL, true);
-        return;
-    }
-    if (!use_user && sasl_check_transport(m, p->tls_active,
-                                          p->cfg.allow_plaintext_auth,
-                                          &e) != MF_OK) {
-        fail(p, &e, NULL, true);
-        return;
-    }
-    if (!use_user) {
+    } else if (!use_user) {
         send_auth(p, m);
-        return;
+    } else {
+        char line[USER_MAX + 8];
+        snprintf(line, sizeof line, "USER %s", p->user);
+        p->user_pass_used = true;
+        send_line(p, line, NULL);
+        set_state(p, POP3_ST_USER);
     }
-    p->user_pass_used = true;
-    struct mf_buf line;
-    mf_buf_init(&line, USER_MAX + 8);
-    if (mf_buf_printf(&line, "USER %s", p->user) == MF_OK)
-        send_line(p, mf_buf_data(&line), NULL);
-    mf_buf_free(&line);
-    set_state(p, POP3_ST_USER);
 }
 
 static void after_caps(struct pop3 *p)
 {
     if (p->cfg.security == POP3_SEC_STLS && !p->tls_active) {
         if (!p->caps.stls) {
-            fail_reply(p, MF_ENOTLS, MF_LAYER_TLS, NULL, true,
-                       p->caps.capa ? "the server did not offer STLS; "
-                       "refusing to continue without TLS"
-                       : "the server did not offer STLS (it does not "
-                         "answer CAPA); refusing to continue without TLS");
+            fail_with(p, MF_ENOTLS, MF_LAYER_TLS, NULL, true, p->caps.capa
+                      ? "the server did not offer STLS; refusing to continue "
+                        "without TLS"
+                      : "the server did not offer STLS (it does not answer "
+                        "CAPA); refusing to continue without TLS");
             return;
         }
         send_line(p, "STLS", NULL);
         set_state(p, POP3_ST_STLS);
-        return;
-    }
-    if (p->user)
+    } else if (p->user) {
         start_auth(p);
-    else
+    } else {
         become_ready(p);
-}
-
-static void on_greeting(struct pop3 *p, const struct status *st)
-{
-    push_simple(p, POP3_EV_GREETING, st->kind == ST_OK, st);
-    if (st->kind == ST_OK)
-        send_capa(p);
-    else
-        fail_reply(p, rc_for(st->resp, MF_EREJECT), MF_LAYER_REJECT, st, true,
-                   "the server refused the connection");
-}
-
-static void on_capa(struct pop3 *p, const struct status *st)
-{
-    caps_clear(&p->caps);
-    if (st->kind == ST_OK) {
-        p->in_multi = true;
-        return;
     }
-    push_simple(p, POP3_EV_CAPS, false, st); /* RFC 1939 server: no CAPA */
-    after_caps(p);
-}
-
-static void on_stls(struct pop3 *p, const struct status *st)
-{
-    if (st->kind != ST_OK) {
-        fail_reply(p, MF_ETLS, MF_LAYER_TLS, st, true, "the server refused STLS");
-        return;
-    }
-    set_state(p, POP3_ST_TLS);
-    push_simple(p, POP3_EV_NEED_TLS, true, st);
-}
-
-static void signed_in(struct pop3 *p, const struct status *st)
-{
-    p->signed_in = true;
-    push_simple(p, POP3_EV_AUTH_OK, true, st);
-    become_ready(p);
 }
 
 static void on_auth(struct pop3 *p, const struct status *st)
 {
-    if (st->kind == ST_OK) {
-        signed_in(p, st);
-        return;
-    }
     if (st->kind == ST_CONT) {
         struct mf_buf resp;
         struct mf_err e;
@@ -773,16 +673,11 @@ static void on_auth(struct pop3 *p, const struct status *st)
     const char *jerr = sasl_server_error(p->sasl);
     snprintf(why, sizeof why, "the server refused AUTH %s%s%s",
              sasl_mech_name(p->auth_mech), jerr[0] ? ": " : "", jerr);
-    fail_reply(p, rc_for(st->resp, MF_EAUTH), MF_LAYER_AUTH, st, true, why);
+    fail_with(p, rc_for(st, MF_EAUTH), MF_LAYER_AUTH, st, true, why);
 }
 
-static void on_user(struct pop3 *p, const struct status *st)
+static void on_user_ok(struct pop3 *p)
 {
-    if (st->kind != ST_OK) {
-        fail_reply(p, rc_for(st->resp, MF_EAUTH), MF_LAYER_AUTH, st, true,
-                   "the server refused the user name (USER)");
-        return;
-    }
     struct mf_buf line;
     mf_buf_init(&line, SECRET_MAX + 8);
     if (mf_buf_printf(&line, "PASS %s", p->secret) == MF_OK)
@@ -791,42 +686,86 @@ static void on_user(struct pop3 *p, const struct status *st)
     set_state(p, POP3_ST_PASS);
 }
 
-static void on_pass(struct pop3 *p, const struct status *st)
+/* The answer to everything before the first request. */
+static void on_session_reply(struct pop3 *p, const struct status *st)
 {
-    if (st->kind == ST_OK)
-        signed_in(p, st);
-    else
-        fail_reply(p, rc_for(st->resp, MF_EAUTH), MF_LAYER_AUTH, st, true,
-                   "the server refused the password (PASS)");
+    bool ok = st->kind == ST_OK;
+    switch (p->state) {
+    case POP3_ST_GREETING:
+        push_simple(p, POP3_EV_GREETING, ok, st);
+        if (!ok)
+            fail_with(p, rc_for(st, MF_EREJECT), MF_LAYER_REJECT, st, true,
+                      "the server refused the connection");
+        else if (!p->failed) {
+            send_line(p, "CAPA", NULL);
+            set_state(p, POP3_ST_CAPA);
+        }
+        break;
+    case POP3_ST_CAPA:
+        caps_clear(&p->caps);
+        p->in_multi = ok;
+        if (!ok) { /* an RFC 1939 server: nothing known */
+            push_simple(p, POP3_EV_CAPS, false, st);
+            after_caps(p);
+        }
+        break;
+    case POP3_ST_STLS:
+        if (!ok) {
+            fail_with(p, MF_ETLS, MF_LAYER_TLS, st, true, "the server refused STLS");
+            break;
+        }
+        set_state(p, POP3_ST_TLS);
+        push_simple(p, POP3_EV_NEED_TLS, true, st);
+        break;
+    case POP3_ST_USER:
+        if (ok)
+            on_user_ok(p);
+        else
+            fail_with(p, rc_for(st, MF_EAUTH), MF_LAYER_AUTH, st, true,
+                      "the server refused the user name (USER)");
+        break;
+    case POP3_ST_AUTH:
+    case POP3_ST_PASS:
+        if (!ok && p->state == POP3_ST_AUTH) {
+            on_auth(p, st);
+        } else if (!ok) {
+            fail_with(p, rc_for(st, MF_EAUTH), MF_LAYER_AUTH, st, true,
+                      "the server refused the password (PASS)");
+        } else {
+            p->signed_in = true;
+            push_simple(p, POP3_EV_AUTH_OK, true, st);
+            become_ready(p);
+        }
+        break;
+    default:
+        break;
+    }
 }
 
 /* ---- requests: replies and multi-line bodies ---------------------------- */
 
-/* Decimal number at *s (no sign), advancing *s. */
+/* Decimal number at *s, advancing *s. */
 static bool take_num(const char **s, const char *end, uint64_t *out)
 {
     const char *q = *s;
     uint64_t v = 0;
-    while (q < end && *q >= '0' && *q <= '9') {
+    for (; q < end && *q >= '0' && *q <= '9'; q++) {
         if (v > (UINT64_MAX - 9) / 10)
             return false;
-        v = v * 10 + (uint64_t)(*q++ - '0');
+        v = v * 10 + (uint64_t)(*q - '0');
     }
-    if (q == *s)
-        return false;
+    bool any = q > *s;
     *s = q;
     *out = v;
-    return true;
+    return any;
 }
 
 static bool take_space(const char **s, const char *end)
 {
     const char *q = *s;
-    while (q < end && *q == ' ')
-        q++;
-    bool any = q > *s;
-    *s = q;
-    return any;
+    while (*s < end && **s == ' ')
+        (*s)++;
+    return *s > q;
 }
 
 /* The request in flight fails; the rest of its response is read and
@@ -837,58 +776,51 @@ static void req_failed(struct pop3 *p, enum mf_rc rc, enum mf_layer layer,
     if (p->discard)
         return; /* keep the first reason */
     p->discard = true;
-    mf_err_set(&p->req_err, rc, layer, "%s%s", req_name(head(p)->kind), what);
+    mf_err_set(&p->req_err, rc, layer, "%s%s",
+               req_name(p->reqs[p->req_head].kind), what);
     mf_buf_free(&p->body);
     free(p->tab);
     p->tab = NULL;
     p->ntab = p->tabcap = 0;
 }
 
-static void on_req_status(struct pop3 *p, const struct status *st)
+static void on_req_reply(struct pop3 *p, const struct status *st)
 {
-    struct req *r = head(p);
-    if (st->kind != ST_OK) {
+    const struct req *r = &p->reqs[p->req_head];
+    struct pop3_event ev = {.ok = st->kind == ST_OK};
+    if (!ev.ok) {
         char why[80];
-        if (r->kind == POP3_REQ_TOP || r->kind == POP3_REQ_RETR)
-            snprintf(why, sizeof why, "the server refused %s %lu",
-                     req_name(r->kind), r->msgno);
-        else
-            snprintf(why, sizeof why, "the server refused %s", req_name(r->kind));
-        struct mf_err e;
-        err_from(&e, rc_for(st->resp, MF_EREJECT), MF_LAYER_REJECT, st, why);
-        fail_req(p, &e, st);
-        advance(p);
-        return;
-    }
-    if (r->kind != POP3_REQ_STAT) {
+        snprintf(why, sizeof why, r->msgno ? "the server refused %s %lu"
+                 : "the server refused %s", req_name(r->kind), r->msgno);
+        ev.err = mkerr(rc_for(st, MF_EREJECT), MF_LAYER_REJECT, st, why);
+    } else if (r->kind != POP3_REQ_STAT) {
         p->in_multi = true;
         return;
-    }
-    struct pop3_event ev = {.ok = true};
-    const char *s = st->text, *end = st->text + st->len;
-    if (!take_num(&s, end, &ev.count) || !take_space(&s, end) ||
-        !take_num(&s, end, &ev.size) || (s < end && *s != ' ')) {
-        ev.ok = false;
-        err_from(&ev.err, MF_EPROTO, MF_LAYER_PROTO, st,
-                 "malformed STAT reply (want \"+OK count size\")");
+    } else {
+        const char *s = st->text, *end = st->text + st->len;
+        if (!take_num(&s, end, &ev.count) || !take_space(&s, end) ||
+            !take_num(&s, end, &ev.size) || (s < end && *s != ' ')) {
+            ev.ok = false;
+            ev.err = mkerr(MF_EPROTO, MF_LAYER_PROTO, st, "malformed STAT "
+                           "reply (expected \"+OK count size\")");
+        }
     }
     finish_req(p, &ev, st);
     advance(p);
 }
 
+/* "msgno size" (LIST) or "msgno uid" (UIDL); more words may follow. */
 static void table_line(struct pop3 *p, const char *line, size_t len)
 {
     bool uidl = p->state == POP3_ST_UIDL;
-    const char *s = line, *end = line + len;
+    const char *s = line, *end = line + len, *uid = NULL;
     uint64_t no, size = 0;
-    const char *uid = NULL;
     size_t ulen = 0;
     bool ok = take_num(&s, end, &no) && no > 0 && no <= ULONG_MAX &&
               take_space(&s, end);
     if (ok && uidl) {
-        uid = s;
-        while (s < end && *s > 0x20 && *s < 0x7f)
-            s++;
+        for (uid = s; s < end && *s > 0x20 && *s < 0x7f; s++)
+            ;
         ulen = (size_t)(s - uid);
         ok = ulen > 0 && ulen <= UID_MAX;
     } else if (ok) {
@@ -900,7 +832,11 @@ static void table_line(struct pop3 *p, const char *line, size_t len)
     }
     p->used += uidl ? sizeof(struct pop3_uidl_entry) + ulen + 1
                     : sizeof(struct pop3_list_entry);
-    if (p->ntab == p->tabcap && p->used <= p->cfg.max_response) {
+    if (p->used > p->cfg.max_response) {
+        req_failed(p, MF_ELIMIT, MF_LAYER_LOCAL, ": the listing is over the size limit");
+        return;
+    }
+    if (p->ntab == p->tabcap) {
         size_t ncap = p->tabcap ? p->tabcap * 2 : 64;
         struct pop3_list_entry *n = realloc(p->tab, ncap * sizeof *n);
         if (!n) {
@@ -910,15 +846,11 @@ static void table_line(struct pop3 *p, const char *line, size_t len)
         p->tab = n;
         p->tabcap = ncap;
     }
-    if (p->used > p->cfg.max_response) {
-        req_failed(p, MF_ELIMIT, MF_LAYER_LOCAL, ": the listing is over the size limit");
-        return;
-    }
     if (uidl) {
         size = mf_buf_len(&p->body);
         if (mf_buf_add(&p->body, uid, ulen) != MF_OK ||
             mf_buf_add(&p->body, "", 1) != MF_OK) {
-            req_failed(p, MF_ELIMIT, MF_LAYER_LOCAL, ": the listing is over the size limit");
+            req_failed(p, MF_ENOMEM, MF_LAYER_INTERNAL, ": out of memory");
             return;
         }
     }
@@ -937,8 +869,8 @@ static void body_add(struct pop3 *p, const char *s, size_t n, bool eol)
     if (rc != MF_OK) {
         char why[120];
         snprintf(why, sizeof why, " %lu: the message is over the size limit "
-                 "of %zu bytes; it was read and dropped", head(p)->msgno,
-                 p->cfg.max_response);
+                 "of %zu bytes; it was read and dropped",
+                 p->reqs[p->req_head].msgno, p->cfg.max_response);
         req_failed(p, rc, rc == MF_ELIMIT ? MF_LAYER_LOCAL : MF_LAYER_INTERNAL, why);
     }
 }
@@ -954,14 +886,12 @@ static void end_multi(struct pop3 *p)
     }
     if (p->state == POP3_ST_TOP || p->state == POP3_ST_RETR) {
         char note[80];
-        snprintf(note, sizeof note, "<message: %llu bytes%s>",
-                 (unsigned long long)p->seen, p->discard ? ", dropped" : "");
-        trace_str(p, 'S', note);
-        trace_str(p, 'S', ".");
+        int n = snprintf(note, sizeof note, "<message: %llu bytes%s>",
+                         (unsigned long long)p->seen, p->discard ? ", dropped" : "");
+        trace(p, 'S', note, (size_t)n);
+        trace(p, 'S', ".", 1);
     }
-    struct pop3_event ev = {.ok = !p->discard};
-    if (p->discard)
-        ev.err = p->req_err;
+    struct pop3_event ev = {.ok = !p->discard, .err = p->req_err};
     finish_req(p, &ev, NULL);
     advance(p);
 }
@@ -981,22 +911,24 @@ static void multi_line(struct pop3 *p, const char *line, size_t len)
     }
     if (p->state == POP3_ST_TOP || p->state == POP3_ST_RETR) {
         body_add(p, line, len, true);
-        return;
-    }
-    p->used += len + 2;
-    if (p->state == POP3_ST_CAPA && p->used > p->cfg.max_response)
-        fail_local(p, MF_ELIMIT, MF_LAYER_PROTO, "the CAPA list is too long");
-    else if (p->state == POP3_ST_CAPA)
-        caps_line(&p->caps, line, len);
-    else if (!p->discard)
+    } else if (p->state == POP3_ST_CAPA) {
+        p->used += len + 2;
+        if (p->used > p->cfg.max_response)
+            fail_with(p, MF_ELIMIT, MF_LAYER_PROTO, NULL, false,
+                      "the CAPA list is too long");
+        else
+            caps_line(&p->caps, line, len);
+    } else if (!p->discard) {
         table_line(p, line, len);
+    }
 }
 
-/* A message line longer than the input buffer: take what is there. */
+/* A message line longer than the input buffer: take what is there, but
+ * keep a final CR that may start the CRLF. */
 static void flush_partial(struct pop3 *p, const char *data, size_t avail)
 {
-    size_t skip = !p->mid_line && data[0] == '.'; /* stuffed: no terminator */
-    size_t keep = data[avail - 1] == '\r'; /* may start the CRLF */
+    size_t skip = !p->mid_line && data[0] == '.'; /* stuffed, not the end */
+    size_t keep = data[avail - 1] == '\r';
     body_add(p, data + skip, avail - skip - keep, false);
     mf_buf_consume(&p->in, avail - keep);
     p->mid_line = true;
@@ -1017,36 +949,25 @@ static void on_status(struct pop3 *p, const char *line, size_t len)
         }
         set_state(p, POP3_ST_CLOSED);
         push_simple(p, POP3_EV_CLOSED, st.kind == ST_OK, &st);
-        return;
-    }
-    if (st.kind == ST_BAD || (st.kind == ST_CONT && p->state != POP3_ST_AUTH)) {
+    } else if (st.kind == ST_BAD || (st.kind == ST_CONT && p->state != POP3_ST_AUTH)) {
         const char *why = "malformed response: expected +OK or -ERR";
-        if (len >= 3 && line[0] >= '1' && line[0] <= '5' && line[1] >= '0' &&
-            line[1] <= '9' && line[2] >= '0' && line[2] <= '9')
+        if (len >= 4 && line[0] >= '1' && line[0] <= '5' && line[1] >= '0' &&
+            line[1] <= '9' && line[2] >= '0' && line[2] <= '9' &&
+            (line[3] == ' ' || line[3] == '-'))
             why = "the server speaks SMTP, not POP3 (wrong port?)";
         else if (len >= 4 && strncasecmp(line, "* OK", 4) == 0)
             why = "the server speaks IMAP, not POP3 (wrong port?)";
         struct status raw = {.text = line, .len = len > 200 ? 200 : len};
-        fail_reply(p, MF_EPROTO, MF_LAYER_PROTO, &raw, false, why);
-        return;
-    }
-    switch (p->state) {
-    case POP3_ST_GREETING: on_greeting(p, &st); break;
-    case POP3_ST_CAPA: on_capa(p, &st); break;
-    case POP3_ST_STLS: on_stls(p, &st); break;
-    case POP3_ST_AUTH: on_auth(p, &st); break;
-    case POP3_ST_USER: on_user(p, &st); break;
-    case POP3_ST_PASS: on_pass(p, &st); break;
-    case POP3_ST_STAT: case POP3_ST_LIST: case POP3_ST_UIDL:
-    case POP3_ST_TOP: case POP3_ST_RETR:
-        on_req_status(p, &st);
-        break;
-    case POP3_ST_READY: /* e.g. "-ERR autologout" before the server hangs up */
-        fail_reply(p, st.kind == ST_ERR ? MF_ETEMP : MF_EPROTO, MF_LAYER_PROTO,
-                   &st, false, "the server sent a response nobody asked for");
-        break;
-    default:
-        break;
+        fail_with(p, MF_EPROTO, MF_LAYER_PROTO, &raw, false, why);
+    } else if (p->state == POP3_ST_READY) { /* "-ERR autologout", then EOF */
+        fail_with(p, st.kind == ST_ERR ? MF_ETEMP : MF_EPROTO, MF_LAYER_PROTO,
+                  &st, false, "the server sent a response nobody asked for");
+    } else if (p->busy) {
+        on_req_reply(p, &st);
+    } else if (st.kind == ST_CONT) {
+        on_auth(p, &st);
+    } else {
+        on_session_reply(p, &st);
     }
 }
 
@@ -1080,8 +1001,9 @@ static void process_input(struct pop3 *p)
 
 static void injection(struct pop3 *p)
 {
-    fail_local(p, MF_ETLS, MF_LAYER_TLS, "data received before the TLS "
-               "handshake (possible response injection); refusing to continue");
+    fail_with(p, MF_ETLS, MF_LAYER_TLS, NULL, false, "data received before "
+              "the TLS handshake (possible response injection); refusing to "
+              "continue");
 }
 
 enum mf_rc pop3_feed(struct pop3 *p, const char *data, size_t len)
@@ -1096,7 +1018,7 @@ enum mf_rc pop3_feed(struct pop3 *p, const char *data, size_t len)
         size_t room = p->in.max - mf_buf_len(&p->in);
         size_t take = len < room ? len : room;
         if (mf_buf_add(&p->in, data, take) != MF_OK) {
-            fail_local(p, MF_ENOMEM, MF_LAYER_INTERNAL, "out of memory");
+            fail_with(p, MF_ENOMEM, MF_LAYER_INTERNAL, NULL, false, "out of memory");
             break;
         }
         data += take;
@@ -1110,7 +1032,7 @@ enum mf_rc pop3_feed(struct pop3 *p, const char *data, size_t len)
             char why[96];
             snprintf(why, sizeof why, "the server sent a line longer than %zu "
                      "bytes", p->in.max - 1);
-            fail_local(p, MF_ELIMIT, MF_LAYER_PROTO, why);
+            fail_with(p, MF_ELIMIT, MF_LAYER_PROTO, NULL, false, why);
             break;
         }
     }
@@ -1121,7 +1043,7 @@ enum mf_rc pop3_feed(struct pop3 *p, const char *data, size_t len)
 
 static bool cred_ok(const char *s, size_t max)
 {
-    return s && s[0] && strlen(s) <= max && !has_crlf(s);
+    return s && s[0] && strlen(s) <= max && !strpbrk(s, "\r\n");
 }
 
 struct pop3 *pop3_new(const struct pop3_cfg *cfg, struct mf_err *err)
@@ -1144,13 +1066,11 @@ struct pop3 *pop3_new(const struct pop3_cfg *cfg, struct mf_err *err)
     }
     p->cfg = *cfg;
     p->cfg.creds = NULL;
-    bool nomem = false;
     if (c) {
         p->user = strdup(c->user);
         p->secret = strdup(c->secret);
         p->host = c->host ? strdup(c->host) : NULL;
         p->port = c->port;
-        nomem = !p->user || !p->secret || (c->host && !p->host);
     }
     if (!p->cfg.max_line)
         p->cfg.max_line = DEFAULT_MAX_LINE;
@@ -1164,7 +1084,7 @@ struct pop3 *pop3_new(const struct pop3_cfg *cfg, struct mf_err *err)
     caps_clear(&p->caps);
     p->tls_active = cfg->security == POP3_SEC_TLS;
     p->state = POP3_ST_GREETING;
-    if (nomem) {
+    if (c && (!p->user || !p->secret || (c->host && !p->host))) {
         pop3_free(p);
         mf_err_set(err, MF_ENOMEM, MF_LAYER_INTERNAL, "out of memory");
         return NULL;
@@ -1212,7 +1132,8 @@ enum mf_rc pop3_tls_done(struct pop3 *p)
     /* RFC 2595 4: forget what was learnt before TLS, ask again. */
     p->tls_active = true;
     caps_clear(&p->caps);
-    send_capa(p);
+    send_line(p, "CAPA", NULL);
+    set_state(p, POP3_ST_CAPA);
     return MF_OK;
 }
 
@@ -1234,7 +1155,7 @@ enum mf_rc pop3_request_retr(struct pop3 *p, unsigned long msgno)
 void pop3_quit(struct pop3 *p)
 {
     p->quit_requested = true;
-    advance(p); /* only acts when READY; else at READY */
+    advance(p); /* acts only when READY; else once READY */
 }
 
 enum mf_rc pop3_eof(struct pop3 *p)
@@ -1245,13 +1166,11 @@ enum mf_rc pop3_eof(struct pop3 *p)
     }
     if (p->failed)
         return MF_OK;
-    struct mf_err e;
-    mf_err_clear(&e);
-    mf_err_set(&e, MF_ECLOSED, MF_LAYER_TCP,
-               "connection closed by the server while %s%s",
-               pop3_state_describe(p->state),
-               p->in_multi ? " (in the middle of the response)" : "");
-    fail(p, &e, NULL, false);
+    char why[200];
+    snprintf(why, sizeof why, "connection closed by the server while %s%s",
+             pop3_state_describe(p->state),
+             p->in_multi ? " (in the middle of the response)" : "");
+    fail_with(p, MF_ECLOSED, MF_LAYER_TCP, NULL, false, why);
     return MF_ECLOSED;
 }
 

@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# End to end: `mailfleet test imap` and `test all` against Dovecot on
+# 127.0.0.1 (IMAP with STARTTLS and implicit TLS, SPECIAL-USE folders).
+# Usage: MF=build/mailfleet PEERS_DIR=dir tests/e2e/e2e_imap.sh
+. "$(dirname "$0")/lib.sh"
+
+H=127.0.0.1
+CA=(--cafile "$MF_PEER_CA")
+export SUBPW="$MF_SUB_PASS" BADPW=wrong-password
+LOGIN=(--host "$H" --user "$MF_SUB_USER" --password-env SUBPW "${CA[@]}")
+
+# a message in the INBOX, so EXAMINE has something to count
+printf 'From: a@example.test\r\nTo: %s\r\nSubject: hello\r\nMessage-ID: <e2e-1@example.test>\r\n\r\nhi\r\n' \
+  "$MF_SUB_USER" | bash "$(dirname "$0")/../peers/peers.sh" deliver "$PEERS_DIR" "$MF_SUB_USER" >/dev/null 2>&1 || true
+
+n=imaps-plain-list-examine
+check $n 0 "$MF" test imap "${LOGIN[@]}" --port "$MF_IMAPS_PORT" &&
+  expect $n 'tls +ok +TLSv1\.[23]' && expect $n 'auth +ok +PLAIN accepted' &&
+  expect $n 'Junk: Junk' && expect $n 'INBOX: [1-9][0-9]* messages' && expect $n 'RESULT: OK  imap' &&
+  refute $n "$MF_SUB_PASS" && ok $n
+
+n=imap-starttls-json
+check $n 0 "$MF" test imap "${LOGIN[@]}" --port "$MF_IMAP_PORT" --security starttls --json &&
+  expect $n '"protocol": "imap"' && expect $n '"junk": "Junk"' && expect $n '"verified": true' &&
+  expect $n '"uidvalidity": [1-9]' && refute $n "$MF_SUB_PASS" && ok $n
+
+n=imap-login-command
+check $n 0 "$MF" test imap "${LOGIN[@]}" --port "$MF_IMAPS_PORT" --auth login &&
+  expect $n 'LOGIN accepted' && ok $n
+
+n=imap-wrong-password
+check $n 77 "$MF" test imap --host "$H" --port "$MF_IMAPS_PORT" --user "$MF_SUB_USER" \
+  --password-env BADPW "${CA[@]}" --json &&
+  expect $n '"layer": "auth"' && expect $n 'AUTHENTICATIONFAILED' && expect $n '"explanation"' &&
+  refute $n 'wrong-password' && ok $n
+
+n=imap-untrusted-certificate
+check $n 76 "$MF" test imap --host "$H" --port "$MF_IMAPS_PORT" --auth none &&
+  expect $n 'certificate verify failed' && ok $n
+
+n=imap-plaintext-login-refused
+check $n 77 "$MF" test imap --host "$H" --port "$MF_IMAP_PORT" --security none \
+  --user "$MF_SUB_USER" --password-env SUBPW &&
+  expect $n 'allow-plaintext-auth' && ok $n
+
+n=test-all-summary
+check $n 0 "$MF" test all "${LOGIN[@]}" --smtp-port "$MF_SUB_STARTTLS_PORT" --imap-port "$MF_IMAPS_PORT" &&
+  expect $n 'PROTO +SERVER' && expect $n '^smtp .* ok ' && expect $n '^imap .* ok .*INBOX holds' && ok $n
+
+n=test-all-reports-failure
+check $n 77 "$MF" test all --host "$H" --user "$MF_SUB_USER" --password-env BADPW "${CA[@]}" \
+  --smtp-port "$MF_SUB_STARTTLS_PORT" --imap-port "$MF_IMAPS_PORT" &&
+  expect $n '^smtp .* FAIL ' && expect $n '^imap .* FAIL ' && ok $n
+
+finish
