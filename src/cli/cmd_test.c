@@ -5,17 +5,19 @@
 
 #include "cli/cli.h"
 #include "diag/imap_test.h"
+#include "diag/pop3_test.h"
 #include "mail/msg.h"
 
 static const char usage[] =
-    "usage: mailfleet test smtp|imap|all [ACCOUNT] [options]\n"
+    "usage: mailfleet test smtp|imap|pop3|all [ACCOUNT] [options]\n"
     "\n"
     "Connects and shows every step, timed, with the server's words:\n"
     "  smtp  resolve, connect, banner, EHLO, STARTTLS (TLS version, cipher,\n"
     "        certificate), EHLO again, AUTH, an optional test message, QUIT\n"
     "  imap  resolve, connect, greeting, CAPABILITY, TLS, AUTHENTICATE/LOGIN,\n"
     "        LIST (finds Inbox, Junk, Sent), EXAMINE INBOX, LOGOUT (read-only)\n"
-    "  all   SMTP and IMAP of one mailbox, then a one-screen summary\n"
+    "  pop3  resolve, connect, greeting, CAPA, TLS, AUTH or USER/PASS, STAT, QUIT\n"
+    "  all   SMTP, IMAP and POP3 of one mailbox, then a one-screen summary\n"
     "On a failure it says which layer failed, what the server said, what it\n"
     "means and how to fix it. The exit status tells the failing layer.\n"
     "\n"
@@ -23,10 +25,12 @@ static const char usage[] =
     "  --from ADDRESS         its sender (default: the account's or --user)\n"
     "  --json                 print the report as JSON instead\n"
     "  --quiet                print only the summary\n"
-    "  --smtp-port N, --imap-port N   test all: ports other than 587 / 993\n"
+    "  --smtp-port N, --imap-port N, --pop3-port N\n"
+    "                         test all: ports other than 587 / 993 / 995\n"
     "\n"
     "%s"
-    "  (IMAP defaults to implicit TLS on 993; --security starttls uses 143)\n"
+    "  (IMAP and POP3 default to implicit TLS on 993 / 995; --security starttls\n"
+    "  uses 143 / 110)\n"
     "\n"
     "Examples:\n"
     "  mailfleet test smtp --provider m365 --user me@contoso.com\n"
@@ -35,7 +39,7 @@ static const char usage[] =
 
 struct test_req {
     struct cli_conn c;
-    int smtp_port, imap_port;     /* test all: per-service ports */
+    int smtp_port, imap_port, pop3_port; /* test all: per-service ports */
     const char *to, *from;
     bool json, quiet;
 };
@@ -132,6 +136,36 @@ static int run_imap(const struct cli_global *g, struct test_req *q, struct cli_c
     return r->base.ok ? CLI_OK : cli_exit_for(&r->base.err);
 }
 
+static int run_pop3(const struct cli_global *g, struct test_req *q, struct cli_conn *c,
+                    struct pop3_test_report *r, bool print)
+{
+    c->proto = CLI_POP3;
+    int rc = cli_conn_resolve(c, g);
+    if (rc != CLI_OK)
+        return rc;
+    struct smtp_test_opts so;
+    cli_conn_run_opts(c, &so);
+    struct pop3_test_opts o = {
+        .host = so.host, .port = so.port, .family = so.family,
+        .security = c->sec == SMTP_SEC_TLS ? POP3_SEC_TLS
+                    : c->sec == SMTP_SEC_NONE ? POP3_SEC_NONE : POP3_SEC_STLS,
+        .user = so.user, .secret = so.secret, .secret_is_token = so.secret_is_token,
+        .mech = so.mech, .allow_plaintext_auth = so.allow_plaintext_auth,
+        .cafile = so.cafile, .insecure = so.insecure, .timeout_ms = so.timeout_ms,
+    };
+    if (print && !q->json && !q->quiet) {
+        announce(q, c, "POP3", o.user != NULL);
+        o.live = cli_live_printer;
+        o.live_ctx = stdout;
+    }
+    pop3_test_run(&o, r);
+    if (print && q->json)
+        cli_print_json(pop3_test_report_json(r));
+    else if (print)
+        cli_print_report(stdout, &r->base, false);
+    return r->base.ok ? CLI_OK : cli_exit_for(&r->base.err);
+}
+
 static void summary_row(const struct diag_report *r, int rc)
 {
     char where[300];
@@ -151,34 +185,45 @@ static int run_all(const struct cli_global *g, struct test_req *q)
                         "--smtp-port / --imap-port instead of --port\n");
         return CLI_USAGE;
     }
-    struct cli_conn imapc = q->c;
+    struct cli_conn imapc = q->c, popc = q->c;
     q->c.port = q->smtp_port;
     imapc.port = q->imap_port;
+    popc.port = q->pop3_port;
     struct smtp_test_report sr;
     struct imap_test_report ir;
+    struct pop3_test_report pr;
     memset(&sr, 0, sizeof sr);
     memset(&ir, 0, sizeof ir);
+    memset(&pr, 0, sizeof pr);
     bool quiet = q->quiet;
     q->quiet = true;
     int rs = run_smtp(g, q, &q->c, &sr, !q->json);
-    if (q->c.secret)
+    bool stop = rs == CLI_USAGE || rs == CLI_CONFIG;
+    /* the secret is read once, whatever its source */
+    if (q->c.secret) {
         imapc.secret = strdup(q->c.secret);
-    int ri = rs == CLI_USAGE || rs == CLI_CONFIG ? rs : run_imap(g, q, &imapc, &ir, !q->json);
+        popc.secret = strdup(q->c.secret);
+    }
+    int ri = stop ? rs : run_imap(g, q, &imapc, &ir, !q->json);
+    int rp = stop ? rs : run_pop3(g, q, &popc, &pr, !q->json);
     q->quiet = quiet;
     if (q->json) {
-        json_t *o = json_pack("{s:o, s:o}", "smtp", smtp_test_report_json(&sr),
-                              "imap", imap_test_report_json(&ir));
-        cli_print_json(o);
-    } else if (rs != CLI_USAGE && rs != CLI_CONFIG) {
+        cli_print_json(json_pack("{s:o, s:o, s:o}", "smtp", smtp_test_report_json(&sr),
+                                 "imap", imap_test_report_json(&ir),
+                                 "pop3", pop3_test_report_json(&pr)));
+    } else if (!stop) {
         printf("\n%-5s %-34s %-8s %-11s %-6s %10s  %s\n", "PROTO", "SERVER", "TLS", "AUTH",
                "RESULT", "TIME", "NOTE / FIX");
         summary_row(&sr.base, rs);
         summary_row(&ir.base, ri);
+        summary_row(&pr.base, rp);
     }
     smtp_test_report_free(&sr);
     imap_test_report_free(&ir);
+    pop3_test_report_free(&pr);
     cli_conn_free(&imapc);
-    return rs != CLI_OK ? rs : ri;
+    cli_conn_free(&popc);
+    return rs != CLI_OK ? rs : ri != CLI_OK ? ri : rp;
 }
 
 int cmd_test(const struct cli_global *g, int argc, char **argv)
@@ -188,11 +233,13 @@ int cmd_test(const struct cli_global *g, int argc, char **argv)
         return argc < 2 ? CLI_USAGE : CLI_OK;
     }
     const char *what = argv[1];
-    if (strcmp(what, "smtp") && strcmp(what, "imap") && strcmp(what, "all")) {
-        fprintf(stderr, "mailfleet: test: unknown protocol \"%s\" (smtp, imap, all)\n", what);
+    if (strcmp(what, "smtp") && strcmp(what, "imap") && strcmp(what, "pop3") &&
+        strcmp(what, "all")) {
+        fprintf(stderr, "mailfleet: test: unknown protocol \"%s\" (smtp, imap, pop3, all)\n",
+                what);
         return CLI_USAGE;
     }
-    enum { O_TO = 1, O_FROM, O_JSON, O_QUIET, O_HELP, O_SMTP_PORT, O_IMAP_PORT };
+    enum { O_TO = 1, O_FROM, O_JSON, O_QUIET, O_HELP, O_SMTP_PORT, O_IMAP_PORT, O_POP3_PORT };
     struct option opts[40];
     size_t n = 0;
     opts[n++] = (struct option){"to", required_argument, NULL, O_TO};
@@ -202,6 +249,7 @@ int cmd_test(const struct cli_global *g, int argc, char **argv)
     opts[n++] = (struct option){"help", no_argument, NULL, O_HELP};
     opts[n++] = (struct option){"smtp-port", required_argument, NULL, O_SMTP_PORT};
     opts[n++] = (struct option){"imap-port", required_argument, NULL, O_IMAP_PORT};
+    opts[n++] = (struct option){"pop3-port", required_argument, NULL, O_POP3_PORT};
     for (size_t i = 0; i < cli_conn_options_count; i++)
         opts[n++] = cli_conn_options[i];
     opts[n] = (struct option){0};
@@ -218,15 +266,15 @@ int cmd_test(const struct cli_global *g, int argc, char **argv)
         else if (ch == O_FROM) q.from = optarg;
         else if (ch == O_JSON) q.json = true;
         else if (ch == O_QUIET) q.quiet = true;
-        else if (ch == O_SMTP_PORT || ch == O_IMAP_PORT) {
+        else if (ch == O_SMTP_PORT || ch == O_IMAP_PORT || ch == O_POP3_PORT) {
             char *end;
             long v = strtol(optarg, &end, 10);
             if (*end || v < 1 || v > 65535) {
-                fprintf(stderr, "mailfleet: %s wants 1..65535\n",
-                        ch == O_SMTP_PORT ? "--smtp-port" : "--imap-port");
+                fprintf(stderr, "mailfleet: the per-service ports want 1..65535\n");
                 return CLI_USAGE;
             }
-            *(ch == O_SMTP_PORT ? &q.smtp_port : &q.imap_port) = (int)v;
+            *(ch == O_SMTP_PORT ? &q.smtp_port
+              : ch == O_IMAP_PORT ? &q.imap_port : &q.pop3_port) = (int)v;
         }
         else if (ch == O_HELP || ch == 'h') {
             printf(usage, cli_conn_help);
@@ -252,6 +300,11 @@ int cmd_test(const struct cli_global *g, int argc, char **argv)
         memset(&r, 0, sizeof r);
         rc = run_smtp(g, &q, &q.c, &r, true);
         smtp_test_report_free(&r);
+    } else if (!strcmp(what, "pop3")) {
+        struct pop3_test_report r;
+        memset(&r, 0, sizeof r);
+        rc = run_pop3(g, &q, &q.c, &r, true);
+        pop3_test_report_free(&r);
     } else if (!strcmp(what, "imap")) {
         struct imap_test_report r;
         memset(&r, 0, sizeof r);

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# End to end: `mailfleet test imap` and `test all` against Dovecot on
-# 127.0.0.1 (IMAP with STARTTLS and implicit TLS, SPECIAL-USE folders).
+# End to end: `mailfleet test imap`, `test pop3` and `test all` against
+# Dovecot on 127.0.0.1 (STARTTLS/STLS and implicit TLS, SPECIAL-USE folders).
 # Usage: MF=build/mailfleet PEERS_DIR=dir tests/e2e/e2e_imap.sh
 . "$(dirname "$0")/lib.sh"
 
@@ -43,13 +43,29 @@ check $n 77 "$MF" test imap --host "$H" --port "$MF_IMAP_PORT" --security none \
   --user "$MF_SUB_USER" --password-env SUBPW &&
   expect $n 'allow-plaintext-auth' && ok $n
 
+n=pop3s-stat
+check $n 0 "$MF" test pop3 "${LOGIN[@]}" --port "$MF_POP3S_PORT" &&
+  expect $n 'auth +ok +PLAIN accepted' && expect $n 'stat +ok +[1-9][0-9]* messages' &&
+  expect $n 'RESULT: OK  pop3' && refute $n "$MF_SUB_PASS" && ok $n
+
+n=pop3-stls-user-pass
+check $n 0 "$MF" test pop3 "${LOGIN[@]}" --port "$MF_POP3_PORT" --security starttls --json &&
+  expect $n '"protocol": "pop3"' && expect $n '"verified": true' && expect $n '"messages": [1-9]' &&
+  ok $n
+
+n=pop3-wrong-password
+check $n 77 "$MF" test pop3 --host "$H" --port "$MF_POP3S_PORT" --user "$MF_SUB_USER" \
+  --password-env BADPW "${CA[@]}" --json &&
+  expect $n '"layer": "auth"' && refute $n 'wrong-password' && ok $n
+
+PORTS=(--smtp-port "$MF_SUB_STARTTLS_PORT" --imap-port "$MF_IMAPS_PORT" --pop3-port "$MF_POP3S_PORT")
 n=test-all-summary
-check $n 0 "$MF" test all "${LOGIN[@]}" --smtp-port "$MF_SUB_STARTTLS_PORT" --imap-port "$MF_IMAPS_PORT" &&
-  expect $n 'PROTO +SERVER' && expect $n '^smtp .* ok ' && expect $n '^imap .* ok .*INBOX holds' && ok $n
+check $n 0 "$MF" test all "${LOGIN[@]}" "${PORTS[@]}" &&
+  expect $n 'PROTO +SERVER' && expect $n '^smtp .* ok ' && expect $n '^imap .* ok .*INBOX holds' &&
+  expect $n '^pop3 .* ok .*maildrop holds' && ok $n
 
 n=test-all-reports-failure
-check $n 77 "$MF" test all --host "$H" --user "$MF_SUB_USER" --password-env BADPW "${CA[@]}" \
-  --smtp-port "$MF_SUB_STARTTLS_PORT" --imap-port "$MF_IMAPS_PORT" &&
-  expect $n '^smtp .* FAIL ' && expect $n '^imap .* FAIL ' && ok $n
+check $n 77 "$MF" test all --host "$H" --user "$MF_SUB_USER" --password-env BADPW "${CA[@]}" "${PORTS[@]}" &&
+  expect $n '^smtp .* FAIL ' && expect $n '^imap .* FAIL ' && expect $n '^pop3 .* FAIL ' && ok $n
 
 finish
