@@ -272,7 +272,7 @@ static void directive(struct run *r, const char *line)
     else if (strcmp(key, "max-response") == 0)
         r->cfg.max_response = (size_t)strtoul(val, NULL, 10);
     else if (strcmp(key, "host") == 0)
-        snprintf(r->host, sizeof r->host, "%s", val);
+        snprintf(r->host, sizeof r->host, "%.255s", val);
     else if (strcmp(key, "port") == 0)
         r->creds.port = (int)strtol(val, NULL, 10);
     else if (!r->p)
