@@ -280,6 +280,10 @@ enum mf_rc sasl_step(struct sasl *s, const char *challenge, size_t len,
             /* The server wants the initial response as a continuation. */
             rc = initial_response(s, out);
             s->initial_sent = rc == MF_OK;
+        } else if (!s->initial_sent) {
+            rc = mf_err_set(err, MF_EPROTO, MF_LAYER_AUTH,
+                            "the server sent a challenge before the %s response",
+                            sasl_mech_name(s->mech));
         } else if (sasl_mech_is_oauth(s->mech) && !s->error_answered) {
             rc = bearer_error_step(s, mf_buf_data(&decoded),
                                    mf_buf_len(&decoded), out);

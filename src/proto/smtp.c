@@ -278,6 +278,9 @@ static void on_greeting(struct smtp *s, const struct smtp_reply *r)
     smtp_core_push_event(s, &ev, r);
     if (r->code == 220)
         send_ehlo(s);
+    else if (r->code < 400)
+        smtp_core_fail_reply(s, MF_EPROTO, MF_LAYER_PROTO, r, true,
+                             "the greeting is not 220");
     else
         smtp_core_fail_reply(s, r->code < 500 ? MF_ETEMP : MF_EREJECT, MF_LAYER_REJECT,
                    r, true, "the server refused the connection");
@@ -448,7 +451,13 @@ enum mf_rc smtp_feed(struct smtp *s, const char *data, size_t len)
         }
         size_t room = s->in.max - mf_buf_len(&s->in);
         size_t take = len < room ? len : room;
-        mf_buf_add(&s->in, data, take); /* cannot fail: room was checked */
+        if (mf_buf_add(&s->in, data, take) != MF_OK) {
+            struct mf_err e;
+            mf_err_clear(&e);
+            mf_err_set(&e, MF_ENOMEM, MF_LAYER_INTERNAL, "out of memory reading a reply");
+            smtp_core_fail(s, &e, false);
+            return MF_ENOMEM;
+        }
         data += take;
         len -= take;
         process_lines(s);
@@ -544,6 +553,9 @@ const char *smtp_output(struct smtp *s, size_t *len)
 
 void smtp_output_consume(struct smtp *s, size_t n)
 {
+    /* until signed in the output may hold an AUTH payload: wipe what left */
+    if (!s->ready_announced && n)
+        mf_wipe((char *)mf_buf_data(&s->out), n < mf_buf_len(&s->out) ? n : mf_buf_len(&s->out));
     mf_buf_consume(&s->out, n);
 }
 

@@ -18,7 +18,6 @@ static bool is_positive(int code) { return code >= 200 && code < 300; }
 /* ---- output and the receive cursor -------------------------------------- */
 
 
-/* Writes one command line and traces it (or its redacted form). */
 
 enum mf_rc smtp_tx_push_pend(struct smtp *s, enum pend_kind kind, size_t seq)
 {
@@ -81,6 +80,7 @@ void smtp_tx_send_command(struct smtp *s, enum pend_kind kind, size_t seq,
     }
     smtp_core_send_line(s, line, NULL);
 }
+
 /* ---- messages ----------------------------------------------------------- */
 
 static struct msg_slot *slot_by_seq(struct smtp *s, size_t seq)
@@ -149,8 +149,6 @@ void smtp_tx_fail_local(struct smtp *s, struct msg_slot *slot,
     smtp_tx_finish(s, slot, NULL);
 }
 
-/* Fails the whole session: every unfinished message gets its MSG_DONE with
- * the session's error, then SMTP_EV_ERROR. With quit, a polite QUIT. */
 
 /* ---- the send cursor ---------------------------------------------------- */
 

@@ -1,4 +1,5 @@
 #include "pop3_runner.h"
+#include "script_runner.h"
 
 #include <setjmp.h>
 #include <stdarg.h>
@@ -304,30 +305,9 @@ static void ensure_session(struct run *r)
  * the three alignments it can take inside a SASL payload. */
 static void check_redaction(struct run *r)
 {
-    size_t len = strlen(r->secret);
-    if (len < 4)
-        return;
-    const char *t = mf_buf_data(&r->transcript);
-    if (strstr(t, r->secret))
-        die(r, "the secret appears in the transcript");
-    for (size_t shift = 0; shift < 3; shift++) {
-        struct mf_buf raw, b;
-        mf_buf_init(&raw, len + 3);
-        mf_buf_init(&b, 4 * len + 16);
-        mf_buf_add(&raw, "\0\0", shift);
-        mf_buf_add(&raw, r->secret, len);
-        mf_base64_encode(&b, mf_buf_data(&raw), mf_buf_len(&raw));
-        size_t n = mf_buf_len(&b);
-        if (n > 8 + 6) { /* drop the quads that depend on the neighbours */
-            char core[8192];
-            snprintf(core, sizeof core, "%.*s", (int)(n - 8), mf_buf_data(&b) + 4);
-            if (strstr(t, core))
-                die(r, "the base64 secret (shift %zu) appears in the transcript",
-                    shift);
-        }
-        mf_buf_free(&raw);
-        mf_buf_free(&b);
-    }
+    const char *leak = script_secret_leak(mf_buf_data(&r->transcript), r->secret);
+    if (leak)
+        die(r, "%s", leak);
 }
 
 static void check(struct run *r, const char *line)

@@ -228,21 +228,44 @@ static void ensure_session(struct run *r)
 /* The transcript must never hold the secret, in clear or base64. */
 static void check_redaction(struct run *r)
 {
-    if (strlen(r->secret) < 4)
-        return;
-    const char *t = mf_buf_data(&r->transcript);
-    if (strstr(t, r->secret))
-        die(r, "the secret appears in the transcript");
-    struct mf_buf b;
-    mf_buf_init(&b, 65536);
-    mf_base64_encode(&b, r->secret, strlen(r->secret));
-    char probe[9] = "";
-    if (mf_buf_len(&b) > 12) {
-        memcpy(probe, mf_buf_data(&b), 8);
-        if (strstr(t, probe))
-            die(r, "the base64 secret appears in the transcript");
+    const char *leak = script_secret_leak(mf_buf_data(&r->transcript), r->secret);
+    if (leak)
+        die(r, "%s", leak);
+}
+
+const char *script_secret_leak(const char *transcript, const char *secret)
+{
+    static char why[80];
+    size_t len = strlen(secret);
+    if (len < 4)
+        return NULL;
+    if (strstr(transcript, secret))
+        return "the secret appears in the transcript";
+    /* base64 of the secret at each of the three alignments it can have
+     * inside a payload, minus the quads that depend on the neighbours */
+    for (size_t shift = 0; shift < 3; shift++) {
+        struct mf_buf raw, b;
+        mf_buf_init(&raw, len + 3);
+        mf_buf_init(&b, 4 * len + 16);
+        mf_buf_add(&raw, "\0\0", shift);
+        mf_buf_add(&raw, secret, len);
+        mf_base64_encode(&b, mf_buf_data(&raw), mf_buf_len(&raw));
+        size_t n = mf_buf_len(&b);
+        bool found = false;
+        if (n > 8 + 6) {
+            char *core = strndup(mf_buf_data(&b) + 4, n - 8);
+            found = core && strstr(transcript, core);
+            free(core);
+        }
+        mf_buf_free(&raw);
+        mf_buf_free(&b);
+        if (found) {
+            snprintf(why, sizeof why, "the base64 secret (shift %zu) appears in the transcript",
+                     shift);
+            return why;
+        }
     }
-    mf_buf_free(&b);
+    return NULL;
 }
 
 static void run_line(struct run *r, const char *line)

@@ -2,7 +2,8 @@
  * tests/unit/script_runner — replays a recorded SMTP transcript against the
  * sans-I/O core: "S:" lines are fed as the server, "C:" lines are the exact
  * bytes the client must write, "E:" lines the events it must raise, in
- * order. Nothing may be left over at the end. Format in transcripts/README.
+ * order. Nothing may be left over at the end. The format is described in
+ * the README's testing section; tests/transcripts/smtp has examples.
  */
 #ifndef MF_TEST_SCRIPT_RUNNER_H
 #define MF_TEST_SCRIPT_RUNNER_H
@@ -18,5 +19,9 @@ void script_run_text(const char *name, const char *text);
  * its length (it may hold NUL bytes). */
 #include <stddef.h>
 char *script_unescape(const char *s, size_t *len);
+
+/* NULL when the transcript holds the secret neither in clear nor in
+ * base64 at any alignment; else why (static text). */
+const char *script_secret_leak(const char *transcript, const char *secret);
 
 #endif

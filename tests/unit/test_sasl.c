@@ -137,6 +137,23 @@ static void test_oauthbearer(void **state)
     mf_buf_free(&raw);
 }
 
+/* A bearer mechanism answers an empty "+" with its initial response, but a
+ * challenge with content before that is out of order. */
+static void test_challenge_before_initial(void **state)
+{
+    (void)state;
+    struct sasl_creds c = {.user = "me@example.com", .secret = "tok123"};
+    struct sasl *s = sasl_new(SASL_MECH_XOAUTH2, &c, NULL);
+    struct mf_buf b;
+    mf_buf_init(&b, 4096);
+    const char *ch = "eyJzdGF0dXMiOiI0MDAifQ==";
+    assert_int_equal(sasl_step(s, ch, strlen(ch), &b, NULL), MF_EPROTO);
+    assert_int_equal(sasl_step(s, "", 0, &b, NULL), MF_OK);
+    assert_true(mf_buf_len(&b) > 20); /* the initial response, as a continuation */
+    sasl_free(s);
+    mf_buf_free(&b);
+}
+
 static void test_bad_credentials(void **state)
 {
     (void)state;
@@ -161,6 +178,7 @@ int main(void)
         cmocka_unit_test(test_login),
         cmocka_unit_test(test_xoauth2_and_error),
         cmocka_unit_test(test_oauthbearer),
+        cmocka_unit_test(test_challenge_before_initial),
         cmocka_unit_test(test_bad_credentials),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
