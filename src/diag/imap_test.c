@@ -131,6 +131,9 @@ static void on_event(void *ctx, const struct imap_event *ev)
     case IMAP_EV_ALERT:
         diag_warn(&run->d, ev->text);
         break;
+    case IMAP_EV_IDLING:
+    case IMAP_EV_EXISTS:
+        break; /* the tester does not IDLE */
     case IMAP_EV_DONE:
         if (!ev->ok && ev->request != IMAP_REQ_LOGOUT) {
             diag_step(&run->d, ev->request == IMAP_REQ_LIST ? "list" : "examine", false,

@@ -31,6 +31,9 @@ static enum session_phase op_phase(void *core)
     case IMAP_ST_FAILED: return SESSION_FAILED;
     case IMAP_ST_READY:
         return imap_pending_requests(core) ? SESSION_COMMAND : SESSION_IDLE;
+    case IMAP_ST_BUSY:
+        /* an accepted IDLE waits for the server as long as it likes */
+        return imap_idling(core) ? SESSION_IDLE : SESSION_COMMAND;
     default: return SESSION_COMMAND;
     }
 }

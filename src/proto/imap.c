@@ -140,7 +140,7 @@ void imap_core_send_tagged(struct imap *s, enum cmd cmd, const char *text, const
     trace(s, 'C', line, n > 0 && (size_t)n < sizeof line ? (size_t)n : sizeof line - 1);
 }
 
-static void send_raw_line(struct imap *s, const char *text, const char *shown)
+void imap_core_send_raw(struct imap *s, const char *text, const char *shown)
 {
     mf_buf_printf(&s->out, "%s\r\n", text);
     trace(s, 'C', shown, strlen(shown));
@@ -460,6 +460,8 @@ static void finish_request(struct imap *s, const struct imap_resp *r)
     free(s->cur.a);
     free(s->cur.b);
     memset(&s->cur, 0, sizeof s->cur);
+    s->idling = false;
+    s->idle_done_sent = false;
     if (s->state == IMAP_ST_LOGOUT) {
         imap_core_set_state(s, IMAP_ST_CLOSED);
         struct imap_event c = {.type = IMAP_EV_CLOSED, .ok = true};
@@ -533,6 +535,12 @@ static void on_tagged(struct imap *s, const struct imap_resp *r)
 
 static void on_continue(struct imap *s, const struct imap_resp *r)
 {
+    if (s->cmd == C_REQUEST && s->cur.kind == IMAP_REQ_IDLE && !s->idling) {
+        s->idling = true;
+        struct imap_event ev = {.type = IMAP_EV_IDLING, .ok = true};
+        imap_core_push_event(s, ev, r, NULL);
+        return;
+    }
     if (s->cmd != C_AUTHENTICATE || !s->sasl) {
         fail_resp(s, MF_EPROTO, MF_LAYER_PROTO, r, false,
                   "continuation request nobody asked for");
@@ -543,7 +551,7 @@ static void on_continue(struct imap *s, const struct imap_resp *r)
     mf_err_clear(&e);
     mf_buf_init(&resp, 65536);
     if (sasl_step(s->sasl, r->text, strlen(r->text), &resp, &e) == MF_OK)
-        send_raw_line(s, mf_buf_data(&resp), mf_buf_len(&resp) ? MF_REDACTED : "");
+        imap_core_send_raw(s, mf_buf_data(&resp), mf_buf_len(&resp) ? MF_REDACTED : "");
     else
         fail(s, &e, false);
     mf_buf_wipe_free(&resp);

@@ -93,7 +93,7 @@ struct imap_fetched {
 
 enum imap_request {
     IMAP_REQ_ID, IMAP_REQ_LIST, IMAP_REQ_EXAMINE, IMAP_REQ_SELECT,
-    IMAP_REQ_UID_SEARCH, IMAP_REQ_UID_FETCH, IMAP_REQ_LOGOUT,
+    IMAP_REQ_UID_SEARCH, IMAP_REQ_UID_FETCH, IMAP_REQ_IDLE, IMAP_REQ_LOGOUT,
 };
 
 enum imap_event_type {
@@ -103,6 +103,8 @@ enum imap_event_type {
     IMAP_EV_READY,      /* requests can go */
     IMAP_EV_DONE,       /* a request finished: request, ok, results or err */
     IMAP_EV_ALERT,      /* [ALERT] text the server wants shown to the user */
+    IMAP_EV_IDLING,     /* IDLE accepted: the server now pushes changes */
+    IMAP_EV_EXISTS,     /* while idling: select.exists is the new count */
     IMAP_EV_CLOSED,     /* LOGOUT answered */
     IMAP_EV_ERROR,      /* the session failed: err */
 };
@@ -147,6 +149,13 @@ enum mf_rc imap_request_uid_search(struct imap *s, const char *criteria);
 /* fields: e.g. "MESSAGE-ID IN-REPLY-TO REFERENCES FROM SUBJECT DATE" */
 enum mf_rc imap_request_uid_fetch_headers(struct imap *s, const char *uidset,
                                           const char *fields);
+/* RFC 2177 IDLE on the selected mailbox: IMAP_EV_IDLING when the server
+ * accepts, IMAP_EV_EXISTS as mail arrives, DONE after imap_idle_done().
+ * Fails (DONE !ok, layer FEATURE) when IDLE is not offered. Servers drop
+ * an IDLE after ~30 minutes: end it and start again before that. */
+enum mf_rc imap_request_idle(struct imap *s);
+void imap_idle_done(struct imap *s);
+bool imap_idling(const struct imap *s);
 void imap_logout(struct imap *s);   /* LOGOUT after the queued requests */
 
 enum imap_state imap_state(const struct imap *s);

@@ -52,6 +52,8 @@ struct imap {
     unsigned tagno;
     char tag[16];
     enum cmd cmd;
+    bool idling;              /* IDLE accepted, DONE not yet sent */
+    bool idle_done_sent;
 
     struct req *reqs;         /* FIFO */
     size_t nreqs, capreqs, req_head;
@@ -76,6 +78,7 @@ bool imap_core_quote(struct mf_buf *b, const char *v);
 bool imap_core_code_is(const char *code, const char *word);
 void imap_core_caps_from_vals(struct imap *s, const struct imap_val *v, size_t n);
 void imap_core_caps_from_code(struct imap *s, const char *code);
+void imap_core_send_raw(struct imap *s, const char *text, const char *shown);
 
 /* imap_req.c */
 void imap_req_advance(struct imap *s);

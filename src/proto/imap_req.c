@@ -69,6 +69,24 @@ enum mf_rc imap_request_uid_fetch_headers(struct imap *s, const char *uidset,
     return queue_req(s, IMAP_REQ_UID_FETCH, uidset, fields);
 }
 
+enum mf_rc imap_request_idle(struct imap *s)
+{
+    return queue_req(s, IMAP_REQ_IDLE, NULL, NULL);
+}
+
+void imap_idle_done(struct imap *s)
+{
+    if (s->idling && !s->idle_done_sent) {
+        s->idle_done_sent = true;
+        imap_core_send_raw(s, "DONE", "DONE");
+    }
+}
+
+bool imap_idling(const struct imap *s)
+{
+    return s->idling && !s->idle_done_sent;
+}
+
 void imap_logout(struct imap *s)
 {
     s->logout_requested = true;
@@ -113,6 +131,18 @@ void imap_req_advance(struct imap *s)
     case IMAP_REQ_UID_FETCH:
         mf_buf_printf(&line, "UID FETCH %s (UID BODY.PEEK[HEADER.FIELDS (%s)])",
                       s->cur.a, s->cur.b);
+        break;
+    case IMAP_REQ_IDLE:
+        if (!imap_has_cap(s, "IDLE")) {
+            struct imap_event ev = {.type = IMAP_EV_DONE, .request = IMAP_REQ_IDLE};
+            mf_err_set(&ev.err, MF_EFEATURE, MF_LAYER_FEATURE,
+                       "the server does not offer IDLE: poll instead");
+            imap_core_push_event(s, ev, NULL, NULL);
+            mf_buf_free(&line);
+            imap_req_advance(s);
+            return;
+        }
+        mf_buf_adds(&line, "IDLE");
         break;
     default:
         mf_buf_adds(&line, "NOOP");
@@ -251,8 +281,14 @@ void imap_req_on_untagged(struct imap *s, const struct imap_resp *r)
         mf_sanitize(clean, sizeof clean, mf_buf_data(&b), mf_buf_len(&b), 0);
         a->server_id = strdup(clean);
         mf_buf_free(&b);
-    } else if (r->nvals >= 2 && imap_val_is(&v[1], "EXISTS"))
+    } else if (r->nvals >= 2 && imap_val_is(&v[1], "EXISTS")) {
         a->sel.exists = (uint32_t)num(&v[0]);
+        if (s->idling) {
+            struct imap_event ev = {.type = IMAP_EV_EXISTS, .ok = true};
+            struct payload pl = {.sel = {.exists = a->sel.exists}};
+            imap_core_push_event(s, ev, NULL, &pl);
+        }
+    }
     else if (r->nvals >= 2 && imap_val_is(&v[1], "RECENT"))
         a->sel.recent = (uint32_t)num(&v[0]);
     else if (r->nvals >= 2 && imap_val_is(&v[1], "FETCH"))

@@ -55,9 +55,10 @@ static void collect(struct run *r)
 static void render(const struct imap_event *ev, char *buf, size_t size)
 {
     static const char *const names[] = {"GREETING", "CAPS", "AUTH_OK", "READY",
-                                        "DONE", "ALERT", "CLOSED", "ERROR"};
+                                        "DONE", "ALERT", "IDLING", "EXISTS",
+                                        "CLOSED", "ERROR"};
     static const char *const reqs[] = {"id", "list", "examine", "select",
-                                       "search", "fetch", "logout"};
+                                       "search", "fetch", "idle", "logout"};
     int n = snprintf(buf, size, "%s", names[ev->type]);
     size_t left = size - (size_t)n;
     char *p = buf + n;
@@ -67,6 +68,9 @@ static void render(const struct imap_event *ev, char *buf, size_t size)
         break;
     case IMAP_EV_ALERT:
         snprintf(p, left, " %s", ev->text);
+        break;
+    case IMAP_EV_EXISTS:
+        snprintf(p, left, " %u", ev->select.exists);
         break;
     case IMAP_EV_ERROR:
         snprintf(p, left, " %s %s", mf_rc_name(ev->err.rc), mf_layer_name(ev->err.layer));
@@ -205,6 +209,10 @@ static void run_line(struct run *r, const char *line)
         sscanf(line + 7, "%63s %n", uids, &off);
         if (imap_request_uid_fetch_headers(r->s, uids, line + 7 + off) != MF_OK)
             die(r, "fetch request refused");
+    } else if (!strcmp(line, "!idle")) {
+        imap_request_idle(r->s);
+    } else if (!strcmp(line, "!done")) {
+        imap_idle_done(r->s);
     } else if (!strcmp(line, "!logout")) {
         imap_logout(r->s);
     } else if (!strncmp(line, "!state ", 7)) {
