@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # peers.sh — start/stop the REAL loopback test peers for mailfleet.
 #
-#   tests/peers/peers.sh start DIR    start every peer on 127.0.0.1, write DIR/peers.env
+#   tests/peers/peers.sh start DIR    start every peer on 127.0.0.1, load the test
+#                                     user's INBOX and Junk from tests/peers/mailbox/,
+#                                     write DIR/peers.env
 #   tests/peers/peers.sh stop DIR     stop exactly what `start DIR` started (idempotent)
 #   tests/peers/peers.sh status DIR   list the peers and whether they are alive
 #   tests/peers/peers.sh deliver DIR [USER] < message
@@ -28,7 +30,7 @@ warn() { echo "$PROG: warning: $*" >&2; }
 die()  { echo "$PROG: error: $*" >&2; exit 1; }
 
 usage() {
-  sed -n '2,18p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
+  sed -n '2,20p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
   exit 2
 }
 
@@ -59,6 +61,10 @@ SUB_USER=test@example.test
 SUB_PASS=s3cret-Passw0rd
 SUB_USER2=other@example.test
 SUB_PASS2=An0ther-Passw0rd
+
+# Fixture mail preloaded into SUB_USER's mailbox (see mailbox/README.md)
+MAILBOX_SRC=$HERE/mailbox
+MAILBOX_INBOX_COUNT='' MAILBOX_JUNK_COUNT=''
 
 # ------------------------------------------------------- process helpers
 
@@ -329,6 +335,70 @@ start_dovecot() {
   READY+=(dovecot)
 }
 
+# preload_mailbox: put tests/peers/mailbox/INBOX/*.eml and Junk/*.eml into the
+# test user's INBOX and Junk, in file-name order (UID 1 = the first file), with
+# each message's INTERNALDATE set to its Date header and no flags (unseen).
+# The files are staged as a throwaway maildir (cur/ = INBOX, .Junk/cur/ = Junk):
+# Dovecot numbers new maildir files by the number their name starts with, and
+# a maildir message's INTERNALDATE is its file's mtime. One `doveadm import`,
+# which runs as the mail user, then copies the staged folders into the live
+# mailbox; a `doveadm mailbox status` checks the counts. About 0.1 s in all.
+preload_mailbox() {
+  local stage="$DIR/mailbox-stage" folder sub n i=0 name out line got_inbox got_junk
+  local -a files epochs
+  local doveadm
+  doveadm=$(command -v doveadm || true)
+  [ -n "$doveadm" ] || die "doveadm not found (Debian package: dovecot-core); needed to load $MAILBOX_SRC"
+  rm -rf "$stage"
+  shopt -s nullglob
+  for folder in INBOX Junk; do
+    if [ "$folder" = INBOX ]; then sub=$stage; else sub=$stage/.$folder; fi
+    mkdir -p "$sub/cur" "$sub/new" "$sub/tmp"
+    files=("$MAILBOX_SRC/$folder"/*.eml)
+    epochs=()
+    if [ ${#files[@]} -gt 0 ]; then
+      # each file's Date header (from its header section) as seconds since the epoch
+      mapfile -t epochs < <(awk '
+        FNR == 1 { inhdr = 1; seen = 0 }
+        inhdr && /^\r?$/ { inhdr = 0; if (!seen) print "no Date header" }
+        inhdr && !seen && tolower(substr($0, 1, 5)) == "date:" {
+          v = substr($0, 6); sub(/\r$/, "", v); sub(/^[ \t]+/, "", v); print v; seen = 1
+        }' "${files[@]}" | date -u -f - +%s 2>/dev/null)
+    fi
+    if [ ${#epochs[@]} -ne ${#files[@]} ]; then
+      die "could not read the Date header of every file in $MAILBOX_SRC/$folder (one line, in the header section)"
+    fi
+    for n in "${!files[@]}"; do
+      i=$((i + 1))
+      name="$sub/cur/$((1000000000 + i)).M${i}P$$.mf-fixture:2,"
+      cp "${files[$n]}" "$name"
+      touch -d "@${epochs[$n]}" "$name"
+    done
+    if [ "$folder" = INBOX ]; then MAILBOX_INBOX_COUNT=${#files[@]}; else MAILBOX_JUNK_COUNT=${#files[@]}; fi
+  done
+  shopt -u nullglob
+  # doveadm reads (and indexes) the staged maildir as the mail user
+  [ "$(id -u)" != 0 ] || chown -R nobody:nogroup "$stage"
+  if ! "$doveadm" -c "$DIR/dovecot.conf" import -u "$SUB_USER" "maildir:$stage" "" ALL \
+       >"$DIR/logs/mailbox-import.log" 2>&1; then
+    cat "$DIR/logs/mailbox-import.log" >&2
+    die "doveadm import of $MAILBOX_SRC into $SUB_USER's mailbox failed (see above)"
+  fi
+  rm -rf "$stage"
+  out=$("$doveadm" -c "$DIR/dovecot.conf" mailbox status -u "$SUB_USER" messages INBOX Junk 2>&1) || true
+  got_inbox='' got_junk=''
+  while IFS= read -r line; do
+    case $line in
+      "INBOX messages="*) got_inbox=${line#*=} ;;
+      "Junk messages="*)  got_junk=${line#*=} ;;
+    esac
+  done <<<"$out"
+  if [ "$got_inbox" != "$MAILBOX_INBOX_COUNT" ] || [ "$got_junk" != "$MAILBOX_JUNK_COUNT" ]; then
+    die "after loading $MAILBOX_SRC, $SUB_USER's mailbox is not INBOX=$MAILBOX_INBOX_COUNT Junk=$MAILBOX_JUNK_COUNT: $out"
+  fi
+  say "mailbox: loaded $MAILBOX_INBOX_COUNT messages into INBOX and $MAILBOX_JUNK_COUNT into Junk for $SUB_USER"
+}
+
 start_fault() {
   local node
   node=$(find_bin MF_PEER_NODE node nodejs)
@@ -435,6 +505,9 @@ write_env() {
     kv MF_SUB_PASS2 "$SUB_PASS2"
     kv MF_DOVECOT_CONF "$(has dovecot && echo "$DIR/dovecot.conf")"
     kv MF_MAIL_DIR "$(has dovecot && echo "$DIR/mail")"
+    echo "# messages preloaded from tests/peers/mailbox/ into MF_SUB_USER's INBOX and Junk"
+    kv MF_MAILBOX_INBOX_COUNT "$(has dovecot && echo "$MAILBOX_INBOX_COUNT")"
+    kv MF_MAILBOX_JUNK_COUNT "$(has dovecot && echo "$MAILBOX_JUNK_COUNT")"
     echo "# fault peer (npm smtp-server): Exchange Online replies; see tests/peers/README.md"
     kv MF_FAULT_PORT "$(has fault && echo "$FAULT_PORT")"
     kv MF_FAULT_RAW_PORT "$(has fault && echo "$FAULT_RAW_PORT")"
@@ -470,7 +543,7 @@ cmd_start() {
   done
 
   # Fresh state, only in the sub-paths we own.
-  rm -rf "$DIR/certs" "$DIR/logs" "$DIR/dovecot" "$DIR/mail" "$DIR/sink-mail" \
+  rm -rf "$DIR/certs" "$DIR/logs" "$DIR/dovecot" "$DIR/mail" "$DIR/mailbox-stage" "$DIR/sink-mail" \
          "$DIR/dovecot.conf" "$DIR/fault-mail.log" "$DIR/peers.env" "$DIR/pids"
   mkdir -p "$DIR/pids" "$DIR/logs"
 
@@ -492,6 +565,7 @@ cmd_start() {
   start_dovecot
   start_fault
   wait_ports
+  if [[ " ${READY[*]} " == *" dovecot "* ]]; then preload_mailbox; fi
   write_env
   START_OK=1
   trap - EXIT
