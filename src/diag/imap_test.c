@@ -8,53 +8,27 @@
 #include "net/imap_drive.h"
 #include "util/log.h"
 
+/* d comes first: the shared transport callbacks get the run as ctx */
 struct run {
     struct diag_run d;
     const struct imap_test_opts *o;
     struct imap_test_report *r;
     struct imap_drive *drive;
     struct event_base *base;
-    bool implicit_tls_pending;
-    bool tls_seen;
     bool greeting_seen;
     int caps_seen;
     bool done;
 };
 
-static void on_trace(void *ctx, char dir, const char *line, size_t len)
-{
-    diag_trace(&((struct run *)ctx)->d, dir, line, len);
-}
 
-static void on_resolved(void *ctx, const struct dns_result *res)
-{
-    diag_on_resolved(&((struct run *)ctx)->d, res);
-}
 
-static void on_connect_failed(void *ctx, const struct dns_addr *a, const struct mf_err *e)
-{
-    diag_on_connect_failed(&((struct run *)ctx)->d, a, e);
-}
 
-static void on_connected(void *ctx, const struct dns_addr *addr)
-{
-    struct run *run = ctx;
-    diag_on_connected(&run->d, addr);
-    run->implicit_tls_pending = run->o->security == IMAP_SEC_TLS;
-}
 
-static void on_tls(void *ctx, const struct conn_tls_info *t)
-{
-    struct run *run = ctx;
-    diag_on_tls(&run->d, t, run->implicit_tls_pending ? "tls" : "starttls");
-    run->implicit_tls_pending = false;
-    run->tls_seen = true;
-}
 
 static const char *step_for_state(struct run *run, enum imap_state st)
 {
     switch (st) {
-    case IMAP_ST_GREETING: return run->implicit_tls_pending ? "tls" : "greeting";
+    case IMAP_ST_GREETING: return run->d.tls_pending ? "tls" : "greeting";
     case IMAP_ST_CAPABILITY: return "capability";
     case IMAP_ST_STARTTLS: case IMAP_ST_TLS: return "starttls";
     case IMAP_ST_AUTH: return "auth";
@@ -67,11 +41,11 @@ static const char *step_for_error(struct run *run, const struct mf_err *err)
 {
     enum imap_state st = imap_state(imap_drive_core(run->drive));
     if (!run->greeting_seen)
-        return run->o->security == IMAP_SEC_TLS && !run->tls_seen ? "tls" : "greeting";
+        return run->d.implicit_tls && !run->d.tls_seen ? "tls" : "greeting";
     if (err->layer == MF_LAYER_AUTH)
         return "auth";
     if (err->layer == MF_LAYER_TLS)
-        return run->o->security == IMAP_SEC_TLS && !run->tls_seen ? "tls" : "starttls";
+        return diag_tls_step(&run->d);
     if (err->layer == MF_LAYER_FEATURE)
         return "capability";
     return step_for_state(run, st);
@@ -188,6 +162,8 @@ static void run_session(struct run *run)
         diag_fail(&run->d, &err, "setup");
         return;
     }
+    struct session_observer transport = diag_transport_observer;
+    transport.on_done = on_done;
     struct sasl_creds creds = {.user = o->user, .secret = o->secret, .host = o->host,
                                .port = o->port};
     struct imap_drive_cfg cfg = {
@@ -195,11 +171,8 @@ static void run_session(struct run *run)
                     .family = o->family, .command_timeout_ms = o->timeout_ms},
         .imap = {.security = o->security, .allow_plaintext_auth = o->allow_plaintext_auth,
                  .creds = o->user ? &creds : NULL, .secret_is_token = o->secret_is_token,
-                 .mech = o->mech, .send_id = true, .trace = on_trace, .ctx = run},
-        .obs = {.transport = {.on_resolved = on_resolved, .on_connected = on_connected,
-                              .on_connect_failed = on_connect_failed, .on_tls = on_tls,
-                              .on_done = on_done},
-                .on_event = on_event},
+                 .mech = o->mech, .send_id = true, .trace = diag_trace_cb, .ctx = run},
+        .obs = {.transport = transport, .on_event = on_event},
         .ctx = run,
     };
     SSL_CTX *tls = NULL;
@@ -238,6 +211,7 @@ enum mf_rc imap_test_run(const struct imap_test_opts *o, struct imap_test_report
         mf_secret_register(o->secret);
     struct run run = {.o = o, .r = r, .base = event_base_new()};
     diag_run_start(&run.d, &r->base, o->live, o->live_ctx);
+    diag_run_tls(&run.d, o->security == IMAP_SEC_TLS, "starttls");
     if (!run.base)
         return MF_ENOMEM;
     run_session(&run);

@@ -8,52 +8,28 @@
 #include "net/pop3_drive.h"
 #include "util/log.h"
 
+/* d comes first: the shared transport callbacks get the run as ctx */
 struct run {
     struct diag_run d;
     const struct pop3_test_opts *o;
     struct pop3_test_report *r;
     struct pop3_drive *drive;
     struct event_base *base;
-    bool implicit_tls_pending, tls_seen, greeting_seen;
+    bool greeting_seen;
 };
 
-static void on_trace(void *ctx, char dir, const char *line, size_t len)
-{
-    diag_trace(&((struct run *)ctx)->d, dir, line, len);
-}
 
-static void on_resolved(void *ctx, const struct dns_result *res)
-{
-    diag_on_resolved(&((struct run *)ctx)->d, res);
-}
 
-static void on_connect_failed(void *ctx, const struct dns_addr *a, const struct mf_err *e)
-{
-    diag_on_connect_failed(&((struct run *)ctx)->d, a, e);
-}
 
-static void on_connected(void *ctx, const struct dns_addr *addr)
-{
-    struct run *run = ctx;
-    diag_on_connected(&run->d, addr);
-    run->implicit_tls_pending = run->o->security == POP3_SEC_TLS;
-}
 
-static void on_tls(void *ctx, const struct conn_tls_info *t)
-{
-    struct run *run = ctx;
-    diag_on_tls(&run->d, t, run->implicit_tls_pending ? "tls" : "stls");
-    run->implicit_tls_pending = false;
-    run->tls_seen = true;
-}
 
 static const char *step_for_error(struct run *run, const struct mf_err *err)
 {
     if (!run->greeting_seen)
-        return run->o->security == POP3_SEC_TLS && !run->tls_seen ? "tls" : "greeting";
+        return run->d.implicit_tls && !run->d.tls_seen ? "tls" : "greeting";
     switch (err->layer) {
     case MF_LAYER_AUTH: return "auth";
-    case MF_LAYER_TLS: return "stls";
+    case MF_LAYER_TLS: return diag_tls_step(&run->d);
     case MF_LAYER_FEATURE: return "capa";
     default: break;
     }
@@ -144,6 +120,8 @@ static void run_session(struct run *run)
         diag_fail(&run->d, &err, "setup");
         return;
     }
+    struct session_observer transport = diag_transport_observer;
+    transport.on_done = on_done;
     struct sasl_creds creds = {.user = o->user, .secret = o->secret, .host = o->host,
                                .port = o->port};
     struct pop3_drive_cfg cfg = {
@@ -151,11 +129,8 @@ static void run_session(struct run *run)
                     .family = o->family, .command_timeout_ms = o->timeout_ms},
         .pop3 = {.security = o->security, .allow_plaintext_auth = o->allow_plaintext_auth,
                  .creds = o->user ? &creds : NULL, .secret_is_token = o->secret_is_token,
-                 .mech = o->mech, .trace = on_trace, .ctx = run},
-        .obs = {.transport = {.on_resolved = on_resolved, .on_connected = on_connected,
-                              .on_connect_failed = on_connect_failed, .on_tls = on_tls,
-                              .on_done = on_done},
-                .on_event = on_event},
+                 .mech = o->mech, .trace = diag_trace_cb, .ctx = run},
+        .obs = {.transport = transport, .on_event = on_event},
         .ctx = run,
     };
     SSL_CTX *tls = NULL;
@@ -195,6 +170,7 @@ enum mf_rc pop3_test_run(const struct pop3_test_opts *o, struct pop3_test_report
         mf_secret_register(o->secret);
     struct run run = {.o = o, .r = r, .base = event_base_new()};
     diag_run_start(&run.d, &r->base, o->live, o->live_ctx);
+    diag_run_tls(&run.d, o->security == POP3_SEC_TLS, "stls");
     if (!run.base)
         return MF_ENOMEM;
     run_session(&run);

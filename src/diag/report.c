@@ -98,8 +98,25 @@ void diag_fail(struct diag_run *run, const struct mf_err *err, const char *step)
     snprintf(run->r->failed_step, sizeof run->r->failed_step, "%s", step);
 }
 
-void diag_on_resolved(struct diag_run *run, const struct dns_result *res)
+void diag_run_tls(struct diag_run *run, bool implicit_tls, const char *upgrade)
 {
+    run->implicit_tls = implicit_tls;
+    run->upgrade = upgrade;
+}
+
+const char *diag_tls_step(const struct diag_run *run)
+{
+    return run->implicit_tls && !run->tls_seen ? "tls" : run->upgrade;
+}
+
+void diag_trace_cb(void *ctx, char dir, const char *line, size_t len)
+{
+    diag_trace(ctx, dir, line, len);
+}
+
+static void on_resolved(void *ctx, const struct dns_result *res)
+{
+    struct diag_run *run = ctx;
     char list[400] = "";
     size_t used = 0;
     for (size_t i = 0; i < res->n && used + 70 < sizeof list; i++)
@@ -108,23 +125,30 @@ void diag_on_resolved(struct diag_run *run, const struct dns_result *res)
     diag_step(run, "resolve", true, "%s: %s", run->r->host, list);
 }
 
-void diag_on_connect_failed(struct diag_run *run, const struct dns_addr *addr,
-                            const struct mf_err *err)
+static void on_connect_failed(void *ctx, const struct dns_addr *addr,
+                              const struct mf_err *err)
 {
+    struct diag_run *run = ctx;
     char msg[400];
     snprintf(msg, sizeof msg, "%s: %s (trying the next address)", addr->text, err->detail);
     diag_warn(run, msg);
 }
 
-void diag_on_connected(struct diag_run *run, const struct dns_addr *addr)
+static void on_connected(void *ctx, const struct dns_addr *addr)
 {
+    struct diag_run *run = ctx;
+    run->tls_pending = run->implicit_tls;
     snprintf(run->r->connected_to, sizeof run->r->connected_to,
              addr->family == AF_INET6 ? "[%s]:%d" : "%s:%d", addr->text, run->r->port);
     diag_step(run, "connect", true, "%s", run->r->connected_to);
 }
 
-void diag_on_tls(struct diag_run *run, const struct conn_tls_info *t, const char *name)
+static void on_tls(void *ctx, const struct conn_tls_info *t)
 {
+    struct diag_run *run = ctx;
+    const char *name = run->tls_pending ? "tls" : run->upgrade;
+    run->tls_pending = false;
+    run->tls_seen = true;
     run->r->have_tls = true;
     run->r->tls = *t;
     diag_step(run, name, true,
@@ -137,6 +161,11 @@ void diag_on_tls(struct diag_run *run, const struct conn_tls_info *t, const char
     else if (t->days_left < 14)
         diag_warn(run, "the server's certificate expires within 14 days");
 }
+
+const struct session_observer diag_transport_observer = {
+    .on_resolved = on_resolved, .on_connected = on_connected,
+    .on_connect_failed = on_connect_failed, .on_tls = on_tls,
+};
 
 void diag_finish(struct diag_run *run)
 {

@@ -15,6 +15,7 @@
 #include "diag/explain.h"
 #include "net/conn.h"
 #include "net/dns.h"
+#include "net/session.h"
 #include "util/buf.h"
 
 #define DIAG_MAX_STEPS 24
@@ -68,10 +69,26 @@ struct diag_run {
     diag_live_fn live;
     void *live_ctx;
     double t0, last;
+    bool implicit_tls;        /* TLS from the first byte */
+    bool tls_pending;         /* connected, implicit handshake not done */
+    bool tls_seen;            /* a handshake completed */
+    const char *upgrade;      /* the step name of an upgrade: "starttls", "stls" */
 };
 
 void diag_run_start(struct diag_run *run, struct diag_report *r, diag_live_fn live,
                     void *live_ctx);
+/* How TLS comes: implicit, or by an upgrade step named `upgrade`. */
+void diag_run_tls(struct diag_run *run, bool implicit_tls, const char *upgrade);
+/* The step a TLS failure belongs to: "tls" before an implicit handshake
+ * completed, else the upgrade step. */
+const char *diag_tls_step(const struct diag_run *run);
+
+/* Transport observer callbacks for any tester whose run struct begins with
+ * a struct diag_run (ctx is that struct): resolve, connect and TLS steps.
+ * Testers add their own on_done. */
+extern const struct session_observer diag_transport_observer;
+/* A trace hook for the protocol cores (ctx: the struct diag_run). */
+void diag_trace_cb(void *ctx, char dir, const char *line, size_t len);
 /* Closes the interval since the last step as a named step. */
 void diag_step(struct diag_run *run, const char *name, bool ok, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
@@ -81,11 +98,6 @@ void diag_trace(struct diag_run *run, char dir, const char *line, size_t len);
 /* Records the first failure. */
 void diag_fail(struct diag_run *run, const struct mf_err *err, const char *step);
 /* Steps for the transport milestones, shared by every tester. */
-void diag_on_resolved(struct diag_run *run, const struct dns_result *res);
-void diag_on_connect_failed(struct diag_run *run, const struct dns_addr *addr,
-                            const struct mf_err *err);
-void diag_on_connected(struct diag_run *run, const struct dns_addr *addr);
-void diag_on_tls(struct diag_run *run, const struct conn_tls_info *t, const char *name);
 void diag_finish(struct diag_run *run);
 
 #endif

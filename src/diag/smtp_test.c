@@ -11,46 +11,20 @@
 #include "net/smtp_drive.h"
 #include "util/log.h"
 
+/* d comes first: the shared transport callbacks get the run as ctx */
 struct run {
     struct diag_run d;
     const struct smtp_test_opts *o;
     struct smtp_test_report *r;
     struct smtp_drive *drive;
     struct event_base *base;
-    bool implicit_tls_pending;
     bool done;
 };
 
-static void on_trace(void *ctx, char dir, const char *line, size_t len)
-{
-    struct run *run = ctx;
-    diag_trace(&run->d, dir, line, len);
-}
 
-static void on_resolved(void *ctx, const struct dns_result *res)
-{
-    diag_on_resolved(&((struct run *)ctx)->d, res);
-}
 
-static void on_connect_failed(void *ctx, const struct dns_addr *addr,
-                              const struct mf_err *err)
-{
-    diag_on_connect_failed(&((struct run *)ctx)->d, addr, err);
-}
 
-static void on_connected(void *ctx, const struct dns_addr *addr)
-{
-    struct run *run = ctx;
-    diag_on_connected(&run->d, addr);
-    run->implicit_tls_pending = run->o->security == SMTP_SEC_TLS;
-}
 
-static void on_tls(void *ctx, const struct conn_tls_info *t)
-{
-    struct run *run = ctx;
-    diag_on_tls(&run->d, t, run->implicit_tls_pending ? "tls" : "starttls");
-    run->implicit_tls_pending = false;
-}
 
 static void caps_summary(const struct smtp_caps *c, char *buf, size_t size)
 {
@@ -90,7 +64,7 @@ static const char *step_for_state(struct run *run, enum smtp_state st)
 {
     switch (st) {
     case SMTP_ST_GREETING:
-        return run->implicit_tls_pending ? "tls" : "banner";
+        return run->d.tls_pending ? "tls" : "banner";
     case SMTP_ST_EHLO: case SMTP_ST_HELO: return "ehlo";
     case SMTP_ST_STARTTLS: case SMTP_ST_TLS: return "starttls";
     case SMTP_ST_AUTH: return "auth";
@@ -109,8 +83,7 @@ static const char *step_for_error(struct run *run, const struct mf_err *err)
     if (err->layer == MF_LAYER_AUTH && run->r->mech != SASL_MECH_NONE && !run->r->msgs_ok)
         return "auth";
     if (err->layer == MF_LAYER_TLS)
-        return run->o->security == SMTP_SEC_TLS && !run->r->base.have_tls ? "tls"
-                                                                          : "starttls";
+        return diag_tls_step(&run->d);
     if (err->layer == MF_LAYER_FEATURE)
         return "ehlo";
     return step_for_state(run, st);
@@ -230,9 +203,11 @@ static void run_session(struct run *run)
                  .allow_plaintext_auth = o->allow_plaintext_auth,
                  .creds = o->user ? &creds : NULL,
                  .secret_is_token = o->secret_is_token, .mech = o->mech,
-                 .trace = on_trace, .ctx = run},
-        .obs = {.on_resolved = on_resolved, .on_connected = on_connected,
-                .on_connect_failed = on_connect_failed, .on_tls = on_tls,
+                 .trace = diag_trace_cb, .ctx = run},
+        .obs = {.on_resolved = diag_transport_observer.on_resolved,
+                .on_connected = diag_transport_observer.on_connected,
+                .on_connect_failed = diag_transport_observer.on_connect_failed,
+                .on_tls = diag_transport_observer.on_tls,
                 .on_event = on_event, .on_done = on_done},
         .ctx = run,
     };
@@ -277,6 +252,7 @@ enum mf_rc smtp_test_run(const struct smtp_test_opts *o, struct smtp_test_report
         mf_secret_register(o->secret);
     struct run run = {.o = o, .r = r, .base = event_base_new()};
     diag_run_start(&run.d, &r->base, o->live, o->live_ctx);
+    diag_run_tls(&run.d, o->security == SMTP_SEC_TLS, "starttls");
     if (!run.base) {
         struct mf_err e;
         mf_err_set(&e, MF_ENOMEM, MF_LAYER_INTERNAL, "cannot create an event loop");
