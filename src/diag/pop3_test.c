@@ -4,7 +4,6 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "diag/providers.h"
 #include "net/pop3_drive.h"
 #include "util/log.h"
 
@@ -14,7 +13,7 @@ struct run {
     const struct pop3_test_opts *o;
     struct pop3_test_report *r;
     struct pop3_drive *drive;
-    struct event_base *base;
+    struct diag_env env;
     bool greeting_seen;
 };
 
@@ -87,10 +86,7 @@ static void on_event(void *ctx, const struct pop3_event *ev)
         diag_step(&run->d, "quit", ev->ok, "%s", ev->text);
         break;
     case POP3_EV_ERROR: {
-        const char *name = step_for_error(run, &ev->err);
-        diag_step(&run->d, name, false, "%s%s%s", ev->err.detail,
-                  ev->err.reply[0] ? ": " : "", ev->err.reply);
-        diag_fail(&run->d, &ev->err, name);
+        diag_step_failed(&run->d, step_for_error(run, &ev->err), &ev->err);
         break;
     }
     default:
@@ -102,12 +98,10 @@ static void on_done(void *ctx, const struct mf_err *err)
 {
     struct run *run = ctx;
     if (err && run->r->base.ok) {
-        const char *name = run->r->base.connected_to[0] ? step_for_error(run, err)
-                           : err->layer == MF_LAYER_DNS ? "resolve" : "connect";
-        diag_step(&run->d, name, false, "%s", err->detail);
-        diag_fail(&run->d, err, name);
+        const char *name = diag_transport_step(&run->d, err);
+        diag_step_failed(&run->d, name ? name : step_for_error(run, err), err);
     }
-    event_base_loopbreak(run->base);
+    event_base_loopbreak(run->env.base);
 }
 
 static void run_session(struct run *run)
@@ -115,46 +109,31 @@ static void run_session(struct run *run)
     const struct pop3_test_opts *o = run->o;
     struct mf_err err;
     mf_err_clear(&err);
-    struct dns *dns = dns_new(run->base, &err);
-    if (!dns) {
-        diag_fail(&run->d, &err, "setup");
-        return;
-    }
     struct session_observer transport = diag_transport_observer;
     transport.on_done = on_done;
     struct sasl_creds creds = {.user = o->user, .secret = o->secret, .host = o->host,
                                .port = o->port};
     struct pop3_drive_cfg cfg = {
-        .session = {.base = run->base, .dns = dns, .host = o->host, .port = o->port,
-                    .family = o->family, .command_timeout_ms = o->timeout_ms},
+        .session = {.base = run->env.base, .dns = run->env.dns, .host = o->host,
+                    .port = o->port, .family = o->family,
+                    .command_timeout_ms = o->timeout_ms},
         .pop3 = {.security = o->security, .allow_plaintext_auth = o->allow_plaintext_auth,
                  .creds = o->user ? &creds : NULL, .secret_is_token = o->secret_is_token,
                  .mech = o->mech, .trace = diag_trace_cb, .ctx = run},
         .obs = {.transport = transport, .on_event = on_event},
         .ctx = run,
     };
-    SSL_CTX *tls = NULL;
-    bool go = true;
     run->drive = pop3_drive_start(&cfg, &err);
     if (!run->drive) {
-        diag_step(&run->d, "resolve", false, "%s", err.detail);
-        diag_fail(&run->d, &err, "resolve");
-    } else {
-        if (o->security != POP3_SEC_NONE) {
-            tls = conn_tls_ctx_new(o->cafile, o->insecure, 0, &err);
-            if (!tls) {
-                diag_step(&run->d, "setup", false, "%s", err.detail);
-                diag_fail(&run->d, &err, "setup");
-                go = false;
-            }
-            pop3_drive_set_tls(run->drive, tls);
-        }
-        if (go)
-            event_base_dispatch(run->base);
-        pop3_drive_free(run->drive);
+        diag_step_failed(&run->d, "resolve", &err);
+        return;
     }
-    dns_free(dns);
-    conn_tls_ctx_free(tls);
+    if (diag_env_tls(&run->d, &run->env, o->security != POP3_SEC_NONE, o->cafile,
+                     o->insecure)) {
+        pop3_drive_set_tls(run->drive, run->env.tls);
+        event_base_dispatch(run->env.base);
+    }
+    pop3_drive_free(run->drive);
 }
 
 enum mf_rc pop3_test_run(const struct pop3_test_opts *o, struct pop3_test_report *r)
@@ -164,17 +143,14 @@ enum mf_rc pop3_test_run(const struct pop3_test_opts *o, struct pop3_test_report
                      o->security == POP3_SEC_TLS ? "tls"
                      : o->security == POP3_SEC_NONE ? "none" : "starttls",
                      o->insecure);
-    const struct provider *p = providers_by_host(r->base.host);
-    r->base.is_microsoft = p && (!strcmp(p->id, "m365") || !strcmp(p->id, "outlook"));
-    if (o->secret)
-        mf_secret_register(o->secret);
-    struct run run = {.o = o, .r = r, .base = event_base_new()};
+    diag_prepare(&r->base, o->secret);
+    struct run run = {.o = o, .r = r};
     diag_run_start(&run.d, &r->base, o->live, o->live_ctx);
     diag_run_tls(&run.d, o->security == POP3_SEC_TLS, "stls");
-    if (!run.base)
-        return MF_ENOMEM;
-    run_session(&run);
-    event_base_free(run.base);
+    if (diag_env_open(&run.d, &run.env)) {
+        run_session(&run);
+        diag_env_close(&run.env);
+    }
     diag_finish(&run.d);
     if (r->have_stat)
         snprintf(r->base.summary, sizeof r->base.summary, "maildrop holds %llu messages",

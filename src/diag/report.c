@@ -5,6 +5,9 @@
 #include <string.h>
 #include <sys/socket.h>
 
+#include <event2/event.h>
+
+#include "diag/providers.h"
 #include "util/clock.h"
 #include "util/log.h"
 
@@ -160,6 +163,67 @@ static void on_tls(void *ctx, const struct conn_tls_info *t)
         diag_warn(run, "the server's certificate was not verified (--insecure)");
     else if (t->days_left < 14)
         diag_warn(run, "the server's certificate expires within 14 days");
+}
+
+void diag_step_failed(struct diag_run *run, const char *step, const struct mf_err *err)
+{
+    diag_step(run, step, false, "%s%s%s", err->detail, err->reply[0] ? ": " : "",
+              err->reply);
+    diag_fail(run, err, step);
+}
+
+const char *diag_transport_step(const struct diag_run *run, const struct mf_err *err)
+{
+    if (run->r->connected_to[0])
+        return NULL;
+    return err->layer == MF_LAYER_DNS ? "resolve" : "connect";
+}
+
+bool diag_env_open(struct diag_run *run, struct diag_env *env)
+{
+    struct mf_err err;
+    mf_err_clear(&err);
+    memset(env, 0, sizeof *env);
+    env->base = event_base_new();
+    if (env->base)
+        env->dns = dns_new(env->base, &err);
+    else
+        mf_err_set(&err, MF_ENOMEM, MF_LAYER_INTERNAL, "cannot create an event loop");
+    if (env->dns)
+        return true;
+    diag_step_failed(run, "setup", &err);
+    diag_env_close(env);
+    return false;
+}
+
+bool diag_env_tls(struct diag_run *run, struct diag_env *env, bool need,
+                  const char *cafile, bool insecure)
+{
+    if (!need)
+        return true;
+    struct mf_err err;
+    mf_err_clear(&err);
+    env->tls = conn_tls_ctx_new(cafile, insecure, 0, &err);
+    if (!env->tls)
+        diag_step_failed(run, "setup", &err);
+    return env->tls != NULL;
+}
+
+void diag_env_close(struct diag_env *env)
+{
+    dns_free(env->dns);
+    conn_tls_ctx_free(env->tls);
+    if (env->base)
+        event_base_free(env->base);
+    memset(env, 0, sizeof *env);
+}
+
+void diag_prepare(struct diag_report *r, const char *secret)
+{
+    const struct provider *p = providers_by_host(r->host);
+    r->is_microsoft = p && (!strcmp(p->id, "m365") || !strcmp(p->id, "outlook"));
+    if (secret)
+        mf_secret_register(secret);
 }
 
 const struct session_observer diag_transport_observer = {

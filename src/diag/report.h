@@ -97,6 +97,28 @@ void diag_warn(struct diag_run *run, const char *text);
 void diag_trace(struct diag_run *run, char dir, const char *line, size_t len);
 /* Records the first failure. */
 void diag_fail(struct diag_run *run, const struct mf_err *err, const char *step);
+/* A failed step (our words, then the server's) and the failure itself. */
+void diag_step_failed(struct diag_run *run, const char *step, const struct mf_err *err);
+/* The step a failure before the protocol spoke belongs to: "resolve" or
+ * "connect"; NULL once connected. */
+const char *diag_transport_step(const struct diag_run *run, const struct mf_err *err);
+/* Everything a tester run opens and closes: its loop, resolver and TLS
+ * context. diag_env_open fails the run's "setup" step when it cannot. */
+struct diag_env {
+    struct event_base *base;
+    struct dns *dns;
+    SSL_CTX *tls;
+};
+bool diag_env_open(struct diag_run *run, struct diag_env *env);
+/* Builds the TLS context (unless need is false); false after a failed
+ * "setup" step. Call it once the connect is under way: OpenSSL 3 takes
+ * milliseconds here. */
+bool diag_env_tls(struct diag_run *run, struct diag_env *env, bool need,
+                  const char *cafile, bool insecure);
+void diag_env_close(struct diag_env *env);
+/* Marks a Microsoft host (for the explanations) and registers the secret
+ * for redaction. */
+void diag_prepare(struct diag_report *r, const char *secret);
 /* Steps for the transport milestones, shared by every tester. */
 void diag_finish(struct diag_run *run);
 

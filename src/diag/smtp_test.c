@@ -6,7 +6,6 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "diag/providers.h"
 #include "net/dns.h"
 #include "net/smtp_drive.h"
 #include "util/log.h"
@@ -17,7 +16,7 @@ struct run {
     const struct smtp_test_opts *o;
     struct smtp_test_report *r;
     struct smtp_drive *drive;
-    struct event_base *base;
+    struct diag_env env;
     bool done;
 };
 
@@ -126,9 +125,7 @@ static void on_event(void *ctx, const struct smtp_event *ev)
                       ev->text);
         } else {
             run->r->msgs_failed++;
-            diag_step(&run->d, "send", false, "%s%s%s", ev->err.detail,
-                      ev->err.reply[0] ? ": " : "", ev->err.reply);
-            diag_fail(&run->d, &ev->err, "send");
+            diag_step_failed(&run->d, "send", &ev->err);
         }
         break;
     case SMTP_EV_CLOSED:
@@ -136,10 +133,7 @@ static void on_event(void *ctx, const struct smtp_event *ev)
         break;
     case SMTP_EV_ERROR: {
         set_mech(run, smtp_auth_mech(core));
-        const char *name = step_for_error(run, &ev->err);
-        diag_step(&run->d, name, false, "%s%s%s", ev->err.detail,
-                  ev->err.reply[0] ? ": " : "", ev->err.reply);
-        diag_fail(&run->d, &ev->err, name);
+        diag_step_failed(&run->d, step_for_error(run, &ev->err), &ev->err);
         break;
     }
     case SMTP_EV_READY:
@@ -155,15 +149,11 @@ static void on_done(void *ctx, const struct mf_err *err)
 {
     struct run *run = ctx;
     if (err && run->r->base.ok) {
-        const char *name = run->r->base.connected_to[0]
-                               ? step_for_error(run, err) : "connect";
-        if (!run->r->base.connected_to[0] && err->layer == MF_LAYER_DNS)
-            name = "resolve";
-        diag_step(&run->d, name, false, "%s", err->detail);
-        diag_fail(&run->d, err, name);
+        const char *name = diag_transport_step(&run->d, err);
+        diag_step_failed(&run->d, name ? name : step_for_error(run, err), err);
     }
     run->done = true;
-    event_base_loopbreak(run->base);
+    event_base_loopbreak(run->env.base);
 }
 
 static void default_helo(char *buf, size_t size)
@@ -173,22 +163,11 @@ static void default_helo(char *buf, size_t size)
     buf[size - 1] = '\0';
 }
 
-static void setup_failed(struct run *run, const struct mf_err *err)
-{
-    diag_step(&run->d, "setup", false, "%s", err->detail);
-    diag_fail(&run->d, err, "setup");
-}
-
 static void run_session(struct run *run)
 {
     const struct smtp_test_opts *o = run->o;
     struct mf_err err;
     mf_err_clear(&err);
-    struct dns *dns = dns_new(run->base, &err);
-    if (!dns) {
-        setup_failed(run, &err);
-        return;
-    }
     char helo[256];
     if (o->helo)
         snprintf(helo, sizeof helo, "%s", o->helo);
@@ -197,7 +176,7 @@ static void run_session(struct run *run)
     struct sasl_creds creds = {.user = o->user, .secret = o->secret,
                                .host = o->host, .port = o->port};
     struct smtp_drive_cfg cfg = {
-        .base = run->base, .dns = dns, .host = o->host, .port = o->port,
+        .base = run->env.base, .dns = run->env.dns, .host = o->host, .port = o->port,
         .family = o->family, .command_timeout_ms = o->timeout_ms,
         .smtp = {.helo_name = helo, .security = o->security,
                  .allow_plaintext_auth = o->allow_plaintext_auth,
@@ -211,29 +190,21 @@ static void run_session(struct run *run)
                 .on_event = on_event, .on_done = on_done},
         .ctx = run,
     };
-    SSL_CTX *tls = NULL;
     run->drive = smtp_drive_start(&cfg, &err);
     if (!run->drive) {
-        diag_step(&run->d, "resolve", false, "%s", err.detail);
-        diag_fail(&run->d, &err, "resolve");
-    } else {
-        /* the connect is under way: build the TLS context meanwhile */
-        if (o->security != SMTP_SEC_NONE) {
-            tls = conn_tls_ctx_new(o->cafile, o->insecure, 0, &err);
-            if (!tls) {
-                setup_failed(run, &err);
-                run->done = true;
-            }
-            smtp_drive_set_tls(run->drive, tls);
-        }
+        diag_step_failed(&run->d, "resolve", &err);
+        return;
+    }
+    /* the connect is under way: the TLS context is built meanwhile */
+    if (diag_env_tls(&run->d, &run->env, o->security != SMTP_SEC_NONE, o->cafile,
+                     o->insecure)) {
+        smtp_drive_set_tls(run->drive, run->env.tls);
         for (size_t i = 0; i < o->nmsgs && !run->done; i++)
             smtp_drive_submit(run->drive, &o->msgs[i]);
         if (!run->done)
-            event_base_dispatch(run->base);
-        smtp_drive_free(run->drive);
+            event_base_dispatch(run->env.base);
     }
-    dns_free(dns);
-    conn_tls_ctx_free(tls);
+    smtp_drive_free(run->drive);
 }
 
 static const char *security_name(enum smtp_security s)
@@ -246,21 +217,14 @@ enum mf_rc smtp_test_run(const struct smtp_test_opts *o, struct smtp_test_report
     memset(r, 0, sizeof *r);
     diag_report_init(&r->base, "smtp", o->host, o->port, security_name(o->security),
                      o->insecure);
-    const struct provider *p = providers_by_host(r->base.host);
-    r->base.is_microsoft = p && (!strcmp(p->id, "m365") || !strcmp(p->id, "outlook"));
-    if (o->secret)
-        mf_secret_register(o->secret);
-    struct run run = {.o = o, .r = r, .base = event_base_new()};
+    diag_prepare(&r->base, o->secret);
+    struct run run = {.o = o, .r = r};
     diag_run_start(&run.d, &r->base, o->live, o->live_ctx);
     diag_run_tls(&run.d, o->security == SMTP_SEC_TLS, "starttls");
-    if (!run.base) {
-        struct mf_err e;
-        mf_err_set(&e, MF_ENOMEM, MF_LAYER_INTERNAL, "cannot create an event loop");
-        setup_failed(&run, &e);
-        return MF_ENOMEM;
+    if (diag_env_open(&run.d, &run.env)) {
+        run_session(&run);
+        diag_env_close(&run.env);
     }
-    run_session(&run);
-    event_base_free(run.base);
     diag_finish(&run.d);
     if (r->msgs_ok || r->msgs_failed)
         snprintf(r->base.summary, sizeof r->base.summary,
