@@ -2,6 +2,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
+#include <strings.h>
 
 #include "mail/msg.h"
 
@@ -19,8 +20,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             if ((d[i] == '\n' && d[i + 1] == '\n') ||
                 (d[i] == '\n' && d[i + 1] == '\r'))
                 break; /* end of the header block */
-            if ((i == 0 || d[i - 1] == '\n') && strncmp(d + i, "Bcc:", 4) == 0)
-                __builtin_trap();
+            if ((i == 0 || d[i - 1] == '\n') && strncasecmp(d + i, "bcc", 3) == 0) {
+                size_t k = i + 3;
+                while (k < n && (d[k] == ' ' || d[k] == '\t'))
+                    k++;
+                if (k < n && d[k] == ':')
+                    __builtin_trap(); /* "Bcc:" or the obsolete "Bcc :" */
+            }
         }
     }
     msg_prepared_free(&m);

@@ -35,6 +35,7 @@ struct field {
     const char *start;   /* first byte of the field (name) */
     size_t len;          /* through the last line ending of the field */
     size_t name_len;
+    size_t colon;        /* offset of the ':' (obsolete syntax allows WSP before it) */
 };
 
 /* Length of the line starting at p (including its LF), bounded by end. */
@@ -49,31 +50,46 @@ static bool is_blank_line(const char *p, size_t n)
     return (n == 1 && p[0] == '\n') || (n == 2 && p[0] == '\r' && p[1] == '\n');
 }
 
-/* A field name: printable ASCII except ':' (RFC 5322 2.2), then ':'. */
-static size_t field_name_len(const char *p, size_t n)
+/* A field name: printable ASCII except ':' (RFC 5322 2.2), then ':',
+ * with the obsolete syntax's white space before the colon (4.5.3), which
+ * readers such as GMime accept too. Returns the name's length, 0 if the
+ * line is not a field; *colon receives the colon's offset. */
+static size_t field_name_len(const char *p, size_t n, size_t *colon)
 {
     size_t i = 0;
     while (i < n && p[i] > 32 && p[i] < 127 && p[i] != ':')
         i++;
-    return i > 0 && i < n && p[i] == ':' ? i : 0;
+    size_t name = i;
+    while (i < n && (p[i] == ' ' || p[i] == '\t'))
+        i++;
+    if (name == 0 || i >= n || p[i] != ':')
+        return 0;
+    *colon = i;
+    return name;
 }
 
 /* Calls fn for each header field; returns the header block's length (up to
  * and including the blank line), or 0 when the message starts with no
- * header at all. */
+ * header at all. *separated tells whether a blank line ended the block: a
+ * line that is not a field also ends it, and then the caller must insert
+ * the blank line, or a reader would take later lines (a Bcc) as headers. */
 static size_t walk_headers(const char *raw, size_t len,
                            void (*fn)(void *ctx, const struct field *f),
-                           void *ctx)
+                           void *ctx, bool *separated)
 {
     const char *p = raw, *end = raw + len;
+    *separated = false;
     while (p < end) {
         size_t n = line_len(p, end);
-        if (is_blank_line(p, n))
+        if (is_blank_line(p, n)) {
+            *separated = true;
             return (size_t)(p + n - raw);
-        size_t name = field_name_len(p, n);
+        }
+        size_t colon = 0;
+        size_t name = field_name_len(p, n, &colon);
         if (!name)
             return p == raw ? 0 : (size_t)(p - raw); /* body starts here */
-        struct field f = {.start = p, .len = n, .name_len = name};
+        struct field f = {.start = p, .len = n, .name_len = name, .colon = colon};
         p += n;
         while (p < end && (*p == ' ' || *p == '\t')) { /* folded lines */
             size_t m = line_len(p, end);
@@ -98,7 +114,7 @@ static char *field_value(const struct field *f)
     if (!v)
         return NULL;
     size_t o = 0;
-    for (size_t i = f->name_len + 1; i < f->len; i++)
+    for (size_t i = f->colon + 1; i < f->len; i++)
         if (f->start[i] != '\r' && f->start[i] != '\n')
             v[o++] = f->start[i];
     v[o] = '\0';
@@ -293,7 +309,8 @@ enum mf_rc msg_prepare(const char *raw, size_t len, const struct msg_opts *o,
         return mf_err_set(err, MF_ELIMIT, MF_LAYER_LOCAL,
                           "the message is larger than %u bytes", MSG_MAX_SIZE);
     struct scan sc = {.out = out, .extract = o->extract_recipients, .err = err};
-    size_t hdr_len = walk_headers(raw, len, scan_field, &sc);
+    bool separated;
+    size_t hdr_len = walk_headers(raw, len, scan_field, &sc, &separated);
     if (sc.rc != MF_OK)
         return sc.rc == MF_ENOMEM
                    ? mf_err_set(err, MF_ENOMEM, MF_LAYER_INTERNAL, "out of memory")
@@ -328,8 +345,17 @@ enum mf_rc msg_prepare(const char *raw, size_t len, const struct msg_opts *o,
         rc = mf_buf_adds(&out->data, eol); /* headers were added to a bare body */
     struct copy c = {.out = &out->data, .cursor = raw};
     if (rc == MF_OK && hdr_len > 0) {
-        walk_headers(raw, hdr_len, drop_bcc, &c);
+        bool ignored;
+        walk_headers(raw, hdr_len, drop_bcc, &c, &ignored);
         rc = c.rc;
+        if (rc == MF_OK && !separated && hdr_len < len) {
+            /* the header block ended at a line that is not a field: make
+             * that explicit before the rest, as Postfix's cleanup does */
+            rc = mf_buf_add(&out->data, c.cursor, (size_t)(raw + hdr_len - c.cursor));
+            c.cursor = raw + hdr_len;
+            if (rc == MF_OK)
+                rc = mf_buf_adds(&out->data, eol);
+        }
     }
     if (rc == MF_OK)
         rc = mf_buf_add(&out->data, c.cursor, len - (size_t)(c.cursor - raw));

@@ -4,6 +4,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
+#include <strings.h>
 
 #include <cmocka.h>
 
@@ -85,6 +86,37 @@ static void test_bare_body_gets_headers(void **state)
     msg_prepared_free(&m);
 }
 
+/* A line that is not a field ends the header block; what follows must be
+ * body, set apart by a blank line, so a Bcc after it never looks like a
+ * header (found by fuzzing). "Bcc :" (obsolete syntax) is a Bcc too. */
+static void test_bcc_never_survives(void **state)
+{
+    (void)state;
+    const char *cases[] = {
+        "To: a@b.c\nX\nBcc: d@e.f\n\nbody\n",
+        "To: a@b.c\nBcc : d@e.f\n\nbody\n",
+        "To: a@b.c\nBCC:\td@e.f\n\n",
+    };
+    for (size_t i = 0; i < 3; i++) {
+        struct msg_opts o = {.extract_recipients = true, .default_from = "me@example.com"};
+        struct msg_prepared m;
+        assert_int_equal(msg_prepare(cases[i], strlen(cases[i]), &o, &m, NULL), MF_OK);
+        const char *d = mf_buf_data(&m.data);
+        const char *blank = strstr(d, "\n\n");
+        assert_non_null(blank);
+        for (const char *p = d; p < blank; p = strchr(p, '\n') + 1)
+            assert_false(strncasecmp(p, "bcc", 3) == 0);
+        msg_prepared_free(&m);
+    }
+    /* the obsolete form still counts as a recipient with -t */
+    struct msg_opts o = {.extract_recipients = true, .default_from = "me@example.com"};
+    struct msg_prepared m;
+    assert_int_equal(msg_prepare(cases[1], strlen(cases[1]), &o, &m, NULL), MF_OK);
+    assert_int_equal(m.nrcpt, 2);
+    assert_string_equal(m.rcpts[1], "d@e.f");
+    msg_prepared_free(&m);
+}
+
 static void test_errors(void **state)
 {
     (void)state;
@@ -142,6 +174,7 @@ int main(void)
         cmocka_unit_test(test_extract_recipients_and_drop_bcc),
         cmocka_unit_test(test_adds_missing_headers),
         cmocka_unit_test(test_bare_body_gets_headers),
+        cmocka_unit_test(test_bcc_never_survives),
         cmocka_unit_test(test_errors),
         cmocka_unit_test(test_build_text),
     };
