@@ -3,7 +3,8 @@
 # 127.0.0.1 (Dovecot submission with TLS + AUTH relaying to Postfix's
 # smtp-sink, and an Exchange-like fault peer), prove the mailbox with a full
 # `mailfleet test smtp`, send a message through a saved account, show that
-# it arrived, and show how a Microsoft 365 refusal is explained.
+# it arrived, check IMAP and POP3 of the same mailbox, and show how a
+# Microsoft 365 refusal is explained.
 #   scripts/demo.sh           run and stop the servers afterwards
 #   scripts/demo.sh --keep    leave the servers running (stop: tests/peers/peers.sh stop DIR)
 # With MAILFLEET_DEMO_ACCOUNT=NAME (a saved account) the test runs against
@@ -42,6 +43,12 @@ say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 say "1. Prove the mailbox: every step of SMTP submission (Dovecot, STARTTLS + AUTH)"
 "$mf" test smtp --host 127.0.0.1 --port "$MF_SUB_STARTTLS_PORT" --user "$MF_SUB_USER" \
   --password-env DEMO_PASSWORD --cafile "$MF_PEER_CA"
+
+say "1b. Prove replies can be read: IMAP (folders, Junk, INBOX) and POP3"
+"$mf" test imap --host 127.0.0.1 --port "$MF_IMAPS_PORT" --user "$MF_SUB_USER" \
+  --password-env DEMO_PASSWORD --cafile "$MF_PEER_CA" --quiet
+"$mf" test pop3 --host 127.0.0.1 --port "$MF_POP3S_PORT" --user "$MF_SUB_USER" \
+  --password-env DEMO_PASSWORD --cafile "$MF_PEER_CA" --quiet
 
 say "2. Save the account (settings and where the password comes from, never the password)"
 "$mf" account add demo --host 127.0.0.1 --port "$MF_SUB_STARTTLS_PORT" \
