@@ -6,8 +6,6 @@ struct imap_drive {
     struct imap_drive_cfg cfg;
     struct imap *core;
     struct session *session;
-    struct mf_err err;            /* the first error the core reported */
-    bool have_err;
 };
 
 static enum mf_rc op_feed(void *core, const char *d, size_t n) { return imap_feed(core, d, n); }
@@ -50,27 +48,19 @@ static bool op_drain(void *adapter)
     bool any = false;
     while (imap_next_event(d->core, &ev)) {
         any = true;
-        if (ev.type == IMAP_EV_ERROR && !d->have_err) {
-            d->err = ev.err;
-            d->have_err = true;
-        }
+        if (ev.type == IMAP_EV_ERROR)
+            session_note_error(d->session, &ev.err);
         if (d->cfg.obs.on_event)
             d->cfg.obs.on_event(d->cfg.ctx, &ev);
     }
     return any;
 }
 
-static const struct mf_err *op_error(void *adapter)
-{
-    struct imap_drive *d = adapter;
-    return d->have_err ? &d->err : NULL;
-}
 
 static const struct session_ops imap_ops = {
     .feed = op_feed, .output = op_output, .output_consume = op_consume,
     .tls_done = op_tls_done, .eof = op_eof, .transport_failed = op_transport_failed,
     .phase = op_phase, .describe = op_describe, .drain_events = op_drain,
-    .error = op_error,
 };
 
 struct imap_drive *imap_drive_start(const struct imap_drive_cfg *cfg, struct mf_err *err)

@@ -14,6 +14,8 @@ struct session {
     struct dns_result addrs;
     size_t next_addr;
     struct mf_err last_connect_err;
+    struct mf_err core_err;       /* the first error the core reported */
+    bool have_core_err;
     bool finished;
     bool resolving;
     bool connected;               /* TCP is up */
@@ -65,8 +67,7 @@ static void finish_core(struct session *s, const struct mf_err *fallback)
 {
     if (s->finished || s->dead)
         return;
-    const struct mf_err *e = s->ops->error(s->adapter);
-    finish(s, e ? e : fallback);
+    finish(s, s->have_core_err ? &s->core_err : fallback);
 }
 
 static void arm_deadline(struct session *s, enum session_phase ph)
@@ -301,6 +302,14 @@ struct session *session_start(const struct session_cfg *cfg,
 void session_set_tls(struct session *s, SSL_CTX *tls)
 {
     s->cfg.tls = tls;
+}
+
+void session_note_error(struct session *s, const struct mf_err *err)
+{
+    if (!s->have_core_err) {
+        s->core_err = *err;
+        s->have_core_err = true;
+    }
 }
 
 void session_kick(struct session *s)

@@ -43,11 +43,10 @@ struct session_ops {
     void (*transport_failed)(void *core, const struct mf_err *err);
     enum session_phase (*phase)(void *core);
     const char *(*describe)(void *core);      /* "waiting for ..." */
-    /* Takes the core's pending events (adapter's own observer calls);
-     * returns true if it took any. */
+    /* Takes the core's pending events (adapter's own observer calls, and
+     * session_note_error for the core's error event); returns true if it
+     * took any. */
     bool (*drain_events)(void *adapter);
-    /* The error that ended the session (NULL if none yet). */
-    const struct mf_err *(*error)(void *adapter);
 };
 
 struct session_observer {
@@ -85,5 +84,8 @@ void session_free(struct session *s);
 void session_set_tls(struct session *s, SSL_CTX *tls);
 /* The adapter changed the core outside a callback (queued work): pump. */
 void session_kick(struct session *s);
+/* The core reported the error that ends the session; the first one is
+ * kept and handed to on_done. */
+void session_note_error(struct session *s, const struct mf_err *err);
 
 #endif

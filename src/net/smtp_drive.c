@@ -9,8 +9,6 @@ struct smtp_drive {
     struct smtp_drive_cfg cfg;
     struct smtp *core;
     struct session *session;
-    struct mf_err session_err;    /* the first error the core reported */
-    bool have_session_err;
 };
 
 /* ---- the SMTP core as a session_ops table ----------------------------------- */
@@ -61,27 +59,19 @@ static bool op_drain(void *adapter)
     bool any = false;
     while (smtp_next_event(d->core, &ev)) {
         any = true;
-        if (ev.type == SMTP_EV_ERROR && !d->have_session_err) {
-            d->session_err = ev.err;
-            d->have_session_err = true;
-        }
+        if (ev.type == SMTP_EV_ERROR)
+            session_note_error(d->session, &ev.err);
         if (d->cfg.obs.on_event)
             d->cfg.obs.on_event(d->cfg.ctx, &ev);
     }
     return any;
 }
 
-static const struct mf_err *op_error(void *adapter)
-{
-    struct smtp_drive *d = adapter;
-    return d->have_session_err ? &d->session_err : NULL;
-}
 
 static const struct session_ops smtp_ops = {
     .feed = op_feed, .output = op_output, .output_consume = op_consume,
     .tls_done = op_tls_done, .eof = op_eof, .transport_failed = op_transport_failed,
     .phase = op_phase, .describe = op_describe, .drain_events = op_drain,
-    .error = op_error,
 };
 
 /* ---- API ---------------------------------------------------------------------- */
