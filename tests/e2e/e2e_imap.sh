@@ -59,6 +59,58 @@ check $n 77 "$MF" test pop3 --host "$H" --port "$MF_POP3S_PORT" --user "$MF_SUB_
   --password-env BADPW "${CA[@]}" --json &&
   expect $n '"layer": "auth"' && refute $n 'wrong-password' && ok $n
 
+# Bearer tokens: Dovecot's oauth2 passdb asks the introspection peer
+# (tests/peers/introspect.js); passwords keep going to the passwd-file.
+export GOODTOK="$MF_OAUTH_GOOD_TOKEN" BADTOK=bad-token-e2e
+TOKEN=(--host "$H" --user "$MF_SUB_USER" --oauth-token-env GOODTOK "${CA[@]}")
+BADTOKEN=(--host "$H" --user "$MF_SUB_USER" --oauth-token-env BADTOK "${CA[@]}")
+
+n=imaps-xoauth2
+check $n 0 "$MF" test imap "${TOKEN[@]}" --port "$MF_IMAPS_PORT" &&
+  expect $n 'auth +ok +XOAUTH2 accepted' && expect $n 'RESULT: OK  imap' &&
+  refute $n "$MF_OAUTH_GOOD_TOKEN" && ok $n
+
+n=imaps-oauthbearer
+check $n 0 "$MF" test imap "${TOKEN[@]}" --port "$MF_IMAPS_PORT" --auth oauthbearer &&
+  expect $n 'auth +ok +OAUTHBEARER accepted' && expect $n 'RESULT: OK  imap' &&
+  refute $n "$MF_OAUTH_GOOD_TOKEN" && ok $n
+
+n=imaps-xoauth2-bad-token
+check $n 77 "$MF" test imap "${BADTOKEN[@]}" --port "$MF_IMAPS_PORT" --json &&
+  expect $n '"layer": "auth"' && expect $n 'AUTHENTICATIONFAILED' &&
+  refute $n "$BADTOK" && ok $n
+
+n=imaps-oauthbearer-bad-token
+check $n 77 "$MF" test imap "${BADTOKEN[@]}" --port "$MF_IMAPS_PORT" --auth oauthbearer &&
+  expect $n 'refused OAUTHBEARER' && refute $n "$BADTOK" && ok $n
+
+n=imaps-xoauth2-token-of-other-user
+check $n 77 "$MF" test imap --host "$H" --user "$MF_SUB_USER2" --oauth-token-env GOODTOK "${CA[@]}" \
+  --port "$MF_IMAPS_PORT" &&
+  expect $n 'refused XOAUTH2' && refute $n "$MF_OAUTH_GOOD_TOKEN" && ok $n
+
+n=pop3s-xoauth2
+check $n 0 "$MF" test pop3 "${TOKEN[@]}" --port "$MF_POP3S_PORT" &&
+  expect $n 'auth +ok +XOAUTH2 accepted' && expect $n 'RESULT: OK  pop3' &&
+  refute $n "$MF_OAUTH_GOOD_TOKEN" && ok $n
+
+n=pop3s-oauthbearer
+check $n 0 "$MF" test pop3 "${TOKEN[@]}" --port "$MF_POP3S_PORT" --auth oauthbearer &&
+  expect $n 'auth +ok +OAUTHBEARER accepted' && refute $n "$MF_OAUTH_GOOD_TOKEN" && ok $n
+
+n=pop3s-xoauth2-bad-token
+check $n 77 "$MF" test pop3 "${BADTOKEN[@]}" --port "$MF_POP3S_PORT" --json &&
+  expect $n '"layer": "auth"' && refute $n "$BADTOK" && ok $n
+
+n=pop3s-oauthbearer-bad-token
+check $n 77 "$MF" test pop3 "${BADTOKEN[@]}" --port "$MF_POP3S_PORT" --auth oauthbearer &&
+  expect $n 'refused AUTH OAUTHBEARER' && refute $n "$BADTOK" && ok $n
+
+n=imaps-token-is-no-password
+check $n 77 "$MF" test imap --host "$H" --port "$MF_IMAPS_PORT" --user "$MF_SUB_USER" \
+  --password-env GOODTOK "${CA[@]}" &&
+  expect $n 'refused' && refute $n "$MF_OAUTH_GOOD_TOKEN" && ok $n
+
 PORTS=(--smtp-port "$MF_SUB_STARTTLS_PORT" --imap-port "$MF_IMAPS_PORT" --pop3-port "$MF_POP3S_PORT")
 n=test-all-summary
 check $n 0 "$MF" test all "${LOGIN[@]}" "${PORTS[@]}" &&
