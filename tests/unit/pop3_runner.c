@@ -37,47 +37,16 @@ static void on_trace(void *ctx, char dir, const char *line, size_t len)
 }
 
 /* "\r", "\n", "\t", "\\", "\xHH" escapes. Returns malloc'd, sets *len. */
-static char *unescape(const char *s, size_t *len)
-{
-    char *o = malloc(strlen(s) + 1);
-    size_t n = 0;
-    for (; *s; s++) {
-        if (*s != '\\' || !s[1]) {
-            o[n++] = *s;
-            continue;
-        }
-        s++;
-        switch (*s) {
-        case 'r': o[n++] = '\r'; break;
-        case 'n': o[n++] = '\n'; break;
-        case 't': o[n++] = '\t'; break;
-        case 'x': {
-            unsigned v = 0;
-            if (sscanf(s + 1, "%2x", &v) == 1)
-                s += 2;
-            o[n++] = (char)v;
-            break;
-        }
-        default: o[n++] = *s;
-        }
-    }
-    o[n] = '\0';
-    *len = n;
-    return o;
-}
 
 static void die(struct run *r, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
 static void die(struct run *r, const char *fmt, ...)
 {
-    char msg[1024];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
+    script_vfail(r->name, r->lineno, &r->transcript, fmt, ap);
     va_end(ap);
-    fail_msg("%s:%d: %s\n--- transcript ---\n%s", r->name, r->lineno, msg,
-             mf_buf_data(&r->transcript));
 }
 
 static void collect_output(struct run *r)
@@ -92,15 +61,10 @@ static void collect_output(struct run *r)
 
 static void expect_client(struct run *r, const char *want)
 {
+    char why[600];
     collect_output(r);
-    const char *d = mf_buf_data(&r->out);
-    const char *crlf = strstr(d, "\r\n");
-    if (!crlf)
-        die(r, "expected client line \"%s\", client wrote \"%s\"", want, d);
-    size_t n = (size_t)(crlf - d);
-    if (strlen(want) != n || memcmp(d, want, n) != 0)
-        die(r, "expected client line \"%s\", got \"%.*s\"", want, (int)n, d);
-    mf_buf_consume(&r->out, n + 2);
+    if (!script_take_line(&r->out, want, strlen(want), why, sizeof why))
+        die(r, "%s", why);
 }
 
 static int put(char *buf, size_t size, size_t at, const char *fmt, ...)
@@ -330,7 +294,7 @@ static void check(struct run *r, const char *line)
             die(r, "expected mechanism %s, used %s", arg, m);
     } else if (strncmp(line, "!data", 5) == 0) {
         size_t n;
-        char *want = unescape(arg, &n);
+        char *want = script_unescape(arg, &n);
         bool same = n == mf_buf_len(&r->last_data) &&
                     memcmp(want, mf_buf_data(&r->last_data), n) == 0;
         free(want);
@@ -360,7 +324,7 @@ static void run_line(struct run *r, const char *line)
     }
     ensure_session(r);
     if (strncmp(line, "S: ", 3) == 0 || strcmp(line, "S:") == 0) {
-        char *d = unescape(line + (line[2] ? 3 : 2), &len);
+        char *d = script_unescape(line + (line[2] ? 3 : 2), &len);
         char *full = malloc(len + 3);
         memcpy(full, d, len);
         memcpy(full + len, "\r\n", 2);
@@ -368,11 +332,11 @@ static void run_line(struct run *r, const char *line)
         free(full);
         free(d);
     } else if (strncmp(line, "S+ ", 3) == 0) {
-        char *d = unescape(line + 3, &len);
+        char *d = script_unescape(line + 3, &len);
         pop3_feed(r->p, d, len);
         free(d);
     } else if (strncmp(line, "C: ", 3) == 0 || strcmp(line, "C:") == 0) {
-        char *d = unescape(line + (line[2] ? 3 : 2), &len);
+        char *d = script_unescape(line + (line[2] ? 3 : 2), &len);
         expect_client(r, d);
         free(d);
     } else if (strncmp(line, "E: ", 3) == 0) {

@@ -68,15 +68,41 @@ char *script_unescape(const char *s, size_t *len)
     return o;
 }
 
-static void die(struct run *r, const char *fmt, ...)
+void script_vfail(const char *name, int lineno, const struct mf_buf *transcript,
+                  const char *fmt, va_list ap)
 {
     char msg[1024];
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    fail_msg("%s:%d: %s\n--- transcript ---\n%s", name, lineno, msg,
+             mf_buf_data(transcript));
+}
+
+static void die(struct run *r, const char *fmt, ...)
+{
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
+    script_vfail(r->name, r->lineno, &r->transcript, fmt, ap);
     va_end(ap);
-    fail_msg("%s:%d: %s\n--- transcript ---\n%s", r->name, r->lineno, msg,
-             mf_buf_data(&r->transcript));
+}
+
+bool script_take_line(struct mf_buf *out, const char *want, size_t want_len, char *why,
+                      size_t whysize)
+{
+    const char *d = mf_buf_data(out);
+    const char *crlf = strstr(d, "\r\n");
+    if (!crlf) {
+        snprintf(why, whysize, "expected client line \"%.*s\", client wrote \"%.200s\"",
+                 (int)want_len, want, d);
+        return false;
+    }
+    size_t n = (size_t)(crlf - d);
+    if (want_len != n || memcmp(d, want, n) != 0) {
+        snprintf(why, whysize, "expected client line \"%.*s\", got \"%.*s\"", (int)want_len,
+                 want, (int)(n > 200 ? 200 : n), d);
+        return false;
+    }
+    mf_buf_consume(out, n + 2);
+    return true;
 }
 
 static void collect_output(struct run *r)
@@ -91,15 +117,10 @@ static void collect_output(struct run *r)
 
 static void expect_client(struct run *r, const char *want)
 {
+    char why[600];
     collect_output(r);
-    const char *d = mf_buf_data(&r->out);
-    const char *crlf = strstr(d, "\r\n");
-    if (!crlf)
-        die(r, "expected client line \"%s\", client wrote \"%s\"", want, d);
-    size_t n = (size_t)(crlf - d);
-    if (strlen(want) != n || memcmp(d, want, n) != 0)
-        die(r, "expected client line \"%s\", got \"%.*s\"", want, (int)n, d);
-    mf_buf_consume(&r->out, n + 2);
+    if (!script_take_line(&r->out, want, strlen(want), why, sizeof why))
+        die(r, "%s", why);
 }
 
 static void render_event(const struct smtp_event *ev, char *buf, size_t size)

@@ -17,11 +17,24 @@ void script_run_text(const char *name, const char *text);
 
 /* "\r", "\n", "\t", "\\", "\xHH" escapes; returns malloc'd text, *len
  * its length (it may hold NUL bytes). */
+#include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
+
+#include "util/buf.h"
+
 char *script_unescape(const char *s, size_t *len);
 
 /* NULL when the transcript holds the secret neither in clear nor in
  * base64 at any alignment; else why (static text). */
 const char *script_secret_leak(const char *transcript, const char *secret);
+
+/* Fails the current cmocka test with the file position and the transcript. */
+void script_vfail(const char *name, int lineno, const struct mf_buf *transcript,
+                  const char *fmt, va_list ap);
+/* Takes the client's next CRLF line from out when it equals want; false
+ * (and why) when it does not. */
+bool script_take_line(struct mf_buf *out, const char *want, size_t want_len, char *why,
+                      size_t whysize);
 
 #endif

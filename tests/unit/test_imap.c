@@ -35,13 +35,10 @@ static void on_trace(void *ctx, char dir, const char *line, size_t len)
 
 static void die(struct run *r, const char *fmt, ...)
 {
-    char msg[1024];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
+    script_vfail(r->name, r->lineno, &r->transcript, fmt, ap);
     va_end(ap);
-    fail_msg("%s:%d: %s\n--- transcript ---\n%s", r->name, r->lineno, msg,
-             mf_buf_data(&r->transcript));
 }
 
 static void collect(struct run *r)
@@ -177,13 +174,12 @@ static void run_line(struct run *r, const char *line)
         free(d);
     } else if (!strncmp(line, "C: ", 3) || !strcmp(line, "C:")) {
         char *want = script_unescape(line + (line[2] ? 3 : 2), &len);
+        char why[600];
         collect(r);
-        const char *d = mf_buf_data(&r->out);
-        const char *crlf = strstr(d, "\r\n");
-        if (!crlf || (size_t)(crlf - d) != len || memcmp(d, want, len))
-            die(r, "expected client line \"%s\", client wrote \"%s\"", want, d);
-        mf_buf_consume(&r->out, len + 2);
+        bool ok = script_take_line(&r->out, want, len, why, sizeof why);
         free(want);
+        if (!ok)
+            die(r, "%s", why);
     } else if (!strncmp(line, "E: ", 3)) {
         struct imap_event ev;
         if (!imap_next_event(r->s, &ev))
