@@ -20,7 +20,8 @@ struct run {
     int lineno;
     struct pop3_cfg cfg;
     struct sasl_creds creds;
-    char user[4096], secret[4096], host[256];
+    struct script_login login;
+    char host[256];
     struct pop3 *p;
     struct mf_buf out;          /* client bytes not yet matched */
     struct mf_buf transcript;
@@ -213,23 +214,10 @@ static void directive(struct run *r, const char *line)
     char key[64], val[4096] = "";
     if (sscanf(line, "@%63s %4095[^\n]", key, val) < 1)
         die(r, "bad directive");
-    if (strcmp(key, "security") == 0)
-        r->cfg.security = strcmp(val, "tls") == 0    ? POP3_SEC_TLS
-                          : strcmp(val, "none") == 0 ? POP3_SEC_NONE
-                                                     : POP3_SEC_STLS;
-    else if (strcmp(key, "user") == 0)
-        snprintf(r->user, sizeof r->user, "%s", val);
-    else if (strcmp(key, "secret") == 0)
-        snprintf(r->secret, sizeof r->secret, "%s", val);
-    else if (strcmp(key, "token") == 0) {
-        snprintf(r->secret, sizeof r->secret, "%s", val);
-        r->cfg.secret_is_token = true;
-    } else if (strcmp(key, "mech") == 0)
-        r->cfg.mech = sasl_mech_parse(val, strlen(val));
-    else if (strcmp(key, "user-pass") == 0)
+    if (script_login_directive(&r->login, key, val))
+        return;
+    if (strcmp(key, "user-pass") == 0)
         r->cfg.user_pass = true;
-    else if (strcmp(key, "allow-plaintext-auth") == 0)
-        r->cfg.allow_plaintext_auth = true;
     else if (strcmp(key, "no-ir") == 0)
         r->cfg.no_initial_response = true;
     else if (strcmp(key, "max-line") == 0)
@@ -252,9 +240,15 @@ static void ensure_session(struct run *r)
         return;
     r->cfg.trace = on_trace;
     r->cfg.ctx = r;
-    if (r->user[0]) {
-        r->creds.user = r->user;
-        r->creds.secret = r->secret;
+    _Static_assert(POP3_SEC_STLS == 0 && POP3_SEC_TLS == 1 && POP3_SEC_NONE == 2,
+                   "struct script_login.security follows the core's enum");
+    r->cfg.security = (enum pop3_security)r->login.security;
+    r->cfg.secret_is_token = r->login.token;
+    r->cfg.mech = r->login.mech;
+    r->cfg.allow_plaintext_auth = r->login.allow_plaintext;
+    if (r->login.user[0]) {
+        r->creds.user = r->login.user;
+        r->creds.secret = r->login.secret;
         r->creds.host = r->host[0] ? r->host : NULL;
         r->cfg.creds = &r->creds;
     }
@@ -269,7 +263,7 @@ static void ensure_session(struct run *r)
  * the three alignments it can take inside a SASL payload. */
 static void check_redaction(struct run *r)
 {
-    const char *leak = script_secret_leak(mf_buf_data(&r->transcript), r->secret);
+    const char *leak = script_secret_leak(mf_buf_data(&r->transcript), r->login.secret);
     if (leak)
         die(r, "%s", leak);
 }

@@ -21,7 +21,7 @@ struct run {
     int lineno;
     struct smtp_cfg cfg;
     struct sasl_creds creds;
-    char user[4096], secret[4096];
+    struct script_login login;
     struct smtp *s;
     struct mf_buf out;          /* client bytes not yet matched */
     struct mf_buf transcript;
@@ -66,6 +66,24 @@ char *script_unescape(const char *s, size_t *len)
     o[n] = '\0';
     *len = n;
     return o;
+}
+
+bool script_login_directive(struct script_login *l, const char *key, const char *val)
+{
+    if (strcmp(key, "security") == 0)
+        l->security = strcmp(val, "tls") == 0 ? 1 : strcmp(val, "none") == 0 ? 2 : 0;
+    else if (strcmp(key, "user") == 0)
+        snprintf(l->user, sizeof l->user, "%s", val);
+    else if (strcmp(key, "secret") == 0 || strcmp(key, "token") == 0) {
+        snprintf(l->secret, sizeof l->secret, "%s", val);
+        l->token = strcmp(key, "token") == 0;
+    } else if (strcmp(key, "mech") == 0)
+        l->mech = sasl_mech_parse(val, strlen(val));
+    else if (strcmp(key, "allow-plaintext-auth") == 0)
+        l->allow_plaintext = true;
+    else
+        return false;
+    return true;
 }
 
 void script_vfail(const char *name, int lineno, const struct mf_buf *transcript,
@@ -200,22 +218,9 @@ static void directive(struct run *r, const char *line)
     char key[64], val[4096] = "";
     if (sscanf(line, "@%63s %4095[^\n]", key, val) < 1)
         die(r, "bad directive");
-    if (strcmp(key, "security") == 0)
-        r->cfg.security = strcmp(val, "tls") == 0    ? SMTP_SEC_TLS
-                          : strcmp(val, "none") == 0 ? SMTP_SEC_NONE
-                                                     : SMTP_SEC_STARTTLS;
-    else if (strcmp(key, "user") == 0)
-        snprintf(r->user, sizeof r->user, "%s", val);
-    else if (strcmp(key, "secret") == 0)
-        snprintf(r->secret, sizeof r->secret, "%s", val);
-    else if (strcmp(key, "token") == 0) {
-        snprintf(r->secret, sizeof r->secret, "%s", val);
-        r->cfg.secret_is_token = true;
-    } else if (strcmp(key, "mech") == 0)
-        r->cfg.mech = sasl_mech_parse(val, strlen(val));
-    else if (strcmp(key, "allow-plaintext-auth") == 0)
-        r->cfg.allow_plaintext_auth = true;
-    else if (strcmp(key, "no-pipelining") == 0)
+    if (script_login_directive(&r->login, key, val))
+        return;
+    if (strcmp(key, "no-pipelining") == 0)
         r->cfg.no_pipelining = true;
     else if (strcmp(key, "helo") == 0)
         r->cfg.helo_name = strdup(val);
@@ -235,9 +240,15 @@ static void ensure_session(struct run *r)
     r->cfg.ctx = r;
     if (!r->cfg.helo_name)
         r->cfg.helo_name = "client.test";
-    if (r->user[0]) {
-        r->creds.user = r->user;
-        r->creds.secret = r->secret;
+    _Static_assert(SMTP_SEC_STARTTLS == 0 && SMTP_SEC_TLS == 1 && SMTP_SEC_NONE == 2,
+                   "struct script_login.security follows the core's enum");
+    r->cfg.security = (enum smtp_security)r->login.security;
+    r->cfg.secret_is_token = r->login.token;
+    r->cfg.mech = r->login.mech;
+    r->cfg.allow_plaintext_auth = r->login.allow_plaintext;
+    if (r->login.user[0]) {
+        r->creds.user = r->login.user;
+        r->creds.secret = r->login.secret;
         r->cfg.creds = &r->creds;
     }
     struct mf_err e;
@@ -249,7 +260,7 @@ static void ensure_session(struct run *r)
 /* The transcript must never hold the secret, in clear or base64. */
 static void check_redaction(struct run *r)
 {
-    const char *leak = script_secret_leak(mf_buf_data(&r->transcript), r->secret);
+    const char *leak = script_secret_leak(mf_buf_data(&r->transcript), r->login.secret);
     if (leak)
         die(r, "%s", leak);
 }

@@ -21,6 +21,7 @@ void script_run_text(const char *name, const char *text);
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "proto/sasl.h"
 #include "util/buf.h"
 
 char *script_unescape(const char *s, size_t *len);
@@ -28,6 +29,18 @@ char *script_unescape(const char *s, size_t *len);
 /* NULL when the transcript holds the secret neither in clear nor in
  * base64 at any alignment; else why (static text). */
 const char *script_secret_leak(const char *transcript, const char *secret);
+
+/* The set-up lines every protocol's transcripts share: @security
+ * starttls|tls|none, @user, @secret, @token, @mech, @allow-plaintext-auth. */
+struct script_login {
+    int security;            /* 0 upgrade, 1 implicit TLS, 2 none: the order of
+                                every core's security enum (asserted there) */
+    char user[4096], secret[4096];
+    bool token, allow_plaintext;
+    enum sasl_mech mech;
+};
+/* True when key was one of the shared directives (applied to l). */
+bool script_login_directive(struct script_login *l, const char *key, const char *val);
 
 /* Fails the current cmocka test with the file position and the transcript. */
 void script_vfail(const char *name, int lineno, const struct mf_buf *transcript,

@@ -22,7 +22,7 @@ struct run {
     int lineno;
     struct imap_cfg cfg;
     struct sasl_creds creds;
-    char user[4096], secret[4096];
+    struct script_login login;
     struct imap *s;
     struct mf_buf out, transcript;
 };
@@ -114,9 +114,15 @@ static void ensure(struct run *r)
         return;
     r->cfg.trace = on_trace;
     r->cfg.ctx = r;
-    if (r->user[0]) {
-        r->creds.user = r->user;
-        r->creds.secret = r->secret;
+    _Static_assert(IMAP_SEC_STARTTLS == 0 && IMAP_SEC_TLS == 1 && IMAP_SEC_NONE == 2,
+                   "struct script_login.security follows the core's enum");
+    r->cfg.security = (enum imap_security)r->login.security;
+    r->cfg.secret_is_token = r->login.token;
+    r->cfg.mech = r->login.mech;
+    r->cfg.allow_plaintext_auth = r->login.allow_plaintext;
+    if (r->login.user[0]) {
+        r->creds.user = r->login.user;
+        r->creds.secret = r->login.secret;
         r->cfg.creds = &r->creds;
     }
     struct mf_err e;
@@ -129,21 +135,9 @@ static void directive(struct run *r, const char *line)
 {
     char key[64], val[4096] = "";
     sscanf(line, "@%63s %4095[^\n]", key, val);
-    if (!strcmp(key, "security"))
-        r->cfg.security = !strcmp(val, "tls") ? IMAP_SEC_TLS
-                          : !strcmp(val, "none") ? IMAP_SEC_NONE : IMAP_SEC_STARTTLS;
-    else if (!strcmp(key, "user"))
-        snprintf(r->user, sizeof r->user, "%s", val);
-    else if (!strcmp(key, "secret"))
-        snprintf(r->secret, sizeof r->secret, "%s", val);
-    else if (!strcmp(key, "token")) {
-        snprintf(r->secret, sizeof r->secret, "%s", val);
-        r->cfg.secret_is_token = true;
-    } else if (!strcmp(key, "mech"))
-        r->cfg.mech = sasl_mech_parse(val, strlen(val));
-    else if (!strcmp(key, "allow-plaintext-auth"))
-        r->cfg.allow_plaintext_auth = true;
-    else if (!strcmp(key, "send-id"))
+    if (script_login_directive(&r->login, key, val))
+        return;
+    if (!strcmp(key, "send-id"))
         r->cfg.send_id = true;
     else if (!strcmp(key, "max-line"))
         r->cfg.limits.max_line = strtoul(val, NULL, 10);
@@ -247,7 +241,7 @@ static void run_file(void **state)
         render(&ev, got, sizeof got);
         die(&r, "unexpected event at the end: %s", got);
     }
-    const char *leak = script_secret_leak(mf_buf_data(&r.transcript), r.secret);
+    const char *leak = script_secret_leak(mf_buf_data(&r.transcript), r.login.secret);
     if (leak)
         die(&r, "%s", leak);
     imap_free(r.s);
