@@ -60,6 +60,9 @@ struct cli_conn {
     char auth_buf[16];
     char *secret;            /* owned, wiped by cli_conn_free */
     bool secret_is_token;
+    bool secret_flag;        /* the secret's source was given on the command line */
+    bool token_from_store;   /* an OAuth token of the account's stored sign-in */
+    bool token_retried;      /* ...already refreshed once after a refusal */
     enum smtp_security sec;
     enum sasl_mech mech;
     bool want_auth;
@@ -80,8 +83,16 @@ extern const char cli_conn_help[];
  * Returns CLI_OK or an exit code after printing why. */
 int cli_conn_resolve(struct cli_conn *c, const struct cli_global *g);
 void cli_conn_free(struct cli_conn *c);
+/* After a failed run: when the server refused a stored OAuth token, refreshes
+ * it once (says so on stderr) and returns true: run again with c->secret. */
+bool cli_conn_token_retry(struct cli_conn *c, const struct cli_global *g,
+                          const struct mf_err *failure);
 /* The run options for diag/smtp_test from a resolved connection. */
 void cli_conn_run_opts(const struct cli_conn *c, struct smtp_test_opts *o);
+
+/* The first line of a secret file (warns when others may read it); NULL
+ * after printing why. The caller frees with mf_wipe_free_str. */
+char *cli_secret_from_file(const char *path);
 
 /* The exit code for a failure. */
 int cli_exit_for(const struct mf_err *err);
@@ -109,5 +120,7 @@ int cmd_sendmail(const struct cli_global *g, int argc, char **argv);
 int cmd_account(const struct cli_global *g, int argc, char **argv);
 int cmd_providers(const struct cli_global *g, int argc, char **argv);
 int cmd_explain(const struct cli_global *g, int argc, char **argv);
+int cmd_login(const struct cli_global *g, int argc, char **argv);
+int cmd_logout(const struct cli_global *g, int argc, char **argv);
 
 #endif

@@ -8,8 +8,11 @@
 #include <termios.h>
 #include <unistd.h>
 
+#include "auth/oauth_account.h"
+#include "auth/secrets.h"
 #include "cli/cli.h"
 #include "util/buf.h"
+#include "util/clock.h"
 #include "diag/providers.h"
 #include "util/log.h"
 
@@ -128,7 +131,7 @@ bool cli_conn_option(struct cli_conn *c, int id, const char *arg, bool *bad)
 /* ---- secrets ---------------------------------------------------------------- */
 
 
-static char *secret_from_file(const char *path)
+char *cli_secret_from_file(const char *path)
 {
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
@@ -183,10 +186,104 @@ static char *secret_from_tty(const char *prompt)
     return s;
 }
 
-static int read_secret(struct cli_conn *c)
+/* ---- secrets kept in the encrypted store ------------------------------------ */
+
+struct has_ctx {
+    bool password, oauth;
+};
+
+static int has_cb(void *ctx, const char *kind, int64_t expires_at, int64_t updated_at)
+{
+    (void)expires_at, (void)updated_at;
+    struct has_ctx *h = ctx;
+    if (strcmp(kind, SECRET_PASSWORD) == 0)
+        h->password = true;
+    else if (strcmp(kind, SECRET_ACCESS_TOKEN) == 0 || strcmp(kind, SECRET_REFRESH_TOKEN) == 0)
+        h->oauth = true;
+    return 0;
+}
+
+/* The account's OAuth token (refreshed when due, or when force) or its stored
+ * password. *found is false when the store holds neither. */
+static int secret_from_store(struct cli_conn *c, const struct cli_global *g, bool force,
+                             bool *found)
+{
+    *found = false;
+    struct store *st = cli_open_store(g);
+    if (!st)
+        return CLI_CONFIG;
+    struct mf_err e;
+    mf_err_clear(&e);
+    struct has_ctx h = {0};
+    struct store_oauth o;
+    enum mf_rc rc = store_secret_list(st, c->account, has_cb, &h, &e);
+    if (rc == MF_OK)
+        h.oauth = store_oauth_get(st, c->account, &o, &e) == MF_OK;
+    mf_err_clear(&e);
+    struct secrets *sec = NULL;
+    if (rc == MF_OK && (h.oauth || h.password)) {
+        *found = true;
+        sec = secrets_open(st, &e);
+        rc = sec ? MF_OK : e.rc;
+    }
+    if (rc == MF_OK && h.oauth) {
+        struct oauth_token_info info;
+        rc = oauth_account_token(st, sec, c->account, oauth_account_refresh_margin(), force,
+                                 &c->secret, &info, &e);
+        c->secret_is_token = c->token_from_store = rc == MF_OK;
+        if (rc == MF_OK && info.refreshed) {
+            long mins = info.expires_at ? (long)((info.expires_at - mf_wall_seconds()) / 60) : -1;
+            fprintf(stderr, "mailfleet: refreshed the OAuth access token of %s%s", c->account,
+                    info.rotated ? " (and its rotated refresh token)" : "");
+            if (mins >= 0)
+                fprintf(stderr, "; valid for %ld more minute%s", mins, mins == 1 ? "" : "s");
+            fputc('\n', stderr);
+        }
+    } else if (rc == MF_OK && h.password) {
+        rc = secrets_get(sec, c->account, SECRET_PASSWORD, &c->secret, NULL, &e);
+        c->secret_is_token = false;
+    }
+    secrets_close(sec);
+    store_close(st);
+    if (rc != MF_OK) {
+        fprintf(stderr, "mailfleet: %s\n", e.detail);
+        if (e.reply[0])
+            fprintf(stderr, "mailfleet: the provider said: %s\n", e.reply);
+        return cli_exit_for(&e);
+    }
+    return CLI_OK;
+}
+
+bool cli_conn_token_retry(struct cli_conn *c, const struct cli_global *g,
+                          const struct mf_err *failure)
+{
+    if (!c->token_from_store || c->token_retried || failure->layer != MF_LAYER_AUTH)
+        return false;
+    c->token_retried = true;
+    fprintf(stderr, "mailfleet: the server refused the OAuth access token; refreshing it "
+                    "and trying once more\n");
+    char *old = c->secret;
+    c->secret = NULL;
+    bool found = false;
+    if (secret_from_store(c, g, true, &found) != CLI_OK || !found || !c->secret) {
+        mf_wipe_free_str(c->secret);
+        c->secret = old;
+        return false;
+    }
+    mf_wipe_free_str(old);
+    return true;
+}
+
+static int read_secret(struct cli_conn *c, const struct cli_global *g)
 {
     if (c->secret)
         return CLI_OK; /* already read (test all asks once) */
+    if (c->account && !c->secret_flag) {
+        bool found = false;
+        int rc = secret_from_store(c, g, false, &found);
+        if (rc != CLI_OK || found)
+            return rc;
+    }
     const char *env_name = c->token_env ? c->token_env : c->password_env;
     c->secret_is_token = c->token_env != NULL;
     if (env_name) {
@@ -197,7 +294,7 @@ static int read_secret(struct cli_conn *c)
         }
         c->secret = strdup(v);
     } else if (c->password_file) {
-        c->secret = secret_from_file(c->password_file);
+        c->secret = cli_secret_from_file(c->password_file);
         if (!c->secret)
             return CLI_NOINPUT;
     } else if (isatty(STDIN_FILENO)) {
@@ -310,6 +407,7 @@ static int apply_preset(struct cli_conn *c)
 int cli_conn_resolve(struct cli_conn *c, const struct cli_global *g)
 {
     int rc;
+    c->secret_flag = c->password_env || c->password_file || c->token_env;
     if (c->account && (rc = apply_account(c, g)) != CLI_OK)
         return rc;
     if ((rc = apply_preset(c)) != CLI_OK)
@@ -336,7 +434,7 @@ int cli_conn_resolve(struct cli_conn *c, const struct cli_global *g)
     c->want_auth = c->user && !(c->auth && strcasecmp(c->auth, "none") == 0);
     if (c->auth && strcasecmp(c->auth, "auto") && strcasecmp(c->auth, "none"))
         c->mech = sasl_mech_parse(c->auth, strlen(c->auth));
-    if (c->want_auth && (rc = read_secret(c)) != CLI_OK)
+    if (c->want_auth && (rc = read_secret(c, g)) != CLI_OK)
         return rc;
     if (c->want_auth && c->secret_is_token && c->mech != SASL_MECH_NONE &&
         !sasl_mech_is_oauth(c->mech)) {

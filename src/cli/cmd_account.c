@@ -2,6 +2,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "auth/secrets.h"
 #include "cli/cli.h"
 #include "diag/providers.h"
 #include "util/clock.h"
@@ -139,27 +140,96 @@ static int account_add(const struct cli_global *g, int argc, char **argv)
 }
 
 struct list_ctx {
+    struct store *st;
     json_t *arr;
     int n;
 };
+
+/* What the store holds for an account: metadata only, never a value. */
+struct held {
+    bool password, refresh;
+    int64_t access_expires_at;
+    bool access;
+};
+
+static int held_cb(void *ctx, const char *kind, int64_t expires_at, int64_t updated_at)
+{
+    (void)updated_at;
+    struct held *h = ctx;
+    if (strcmp(kind, SECRET_PASSWORD) == 0)
+        h->password = true;
+    else if (strcmp(kind, SECRET_REFRESH_TOKEN) == 0)
+        h->refresh = true;
+    else if (strcmp(kind, SECRET_ACCESS_TOKEN) == 0)
+        h->access = true, h->access_expires_at = expires_at;
+    return 0;
+}
+
+/* "oauth microsoft, token 52 min" / "stored password" / "env:VAR" ... */
+static void describe_sign_in(const struct store_account *a, const struct held *h,
+                             const struct store_oauth *o, bool oauth, char *buf, size_t size)
+{
+    if (oauth) {
+        long mins = h->access && h->access_expires_at
+                        ? (long)((h->access_expires_at - mf_wall_seconds()) / 60) : 0;
+        int n = snprintf(buf, size, "oauth %s/%s, ", o->profile, o->flow);
+        if (n < 0 || (size_t)n >= size)
+            return;
+        if (!h->access)
+            snprintf(buf + n, size - (size_t)n, "no token");
+        else if (!h->access_expires_at)
+            snprintf(buf + n, size - (size_t)n, "token");
+        else if (mins >= 0)
+            snprintf(buf + n, size - (size_t)n, "token %ld min%s", mins,
+                     h->refresh ? " + refresh" : "");
+        else
+            snprintf(buf + n, size - (size_t)n, "token expired%s",
+                     h->refresh ? " (refreshes)" : "");
+    } else if (h->password) {
+        snprintf(buf, size, "stored password");
+    } else if (a->password_env[0]) {
+        snprintf(buf, size, "env:%s", a->password_env);
+    } else if (a->password_file[0]) {
+        snprintf(buf, size, "file:%s", a->password_file);
+    } else {
+        snprintf(buf, size, "prompt");
+    }
+}
 
 static int list_cb(void *ctx, const struct store_account *a)
 {
     struct list_ctx *l = ctx;
     l->n++;
-    const char *secret_from = a->password_env[0] ? "env" : a->password_file[0] ? "file" : "prompt";
-    const char *secret_name = a->password_env[0] ? a->password_env : a->password_file;
+    struct held h = {0};
+    struct store_oauth o;
+    struct mf_err e;
+    store_secret_list(l->st, a->name, held_cb, &h, &e);
+    bool oauth = store_oauth_get(l->st, a->name, &o, &e) == MF_OK;
+    char sign_in[1200];
+    describe_sign_in(a, &h, &o, oauth, sign_in, sizeof sign_in);
     if (l->arr) {
-        json_array_append_new(l->arr, json_pack(
-            "{s:s, s:s, s:s, s:i, s:s, s:s, s:s, s:s, s:s, s:s}", "name", a->name,
-            "provider", a->provider, "host", a->host, "port", a->port,
-            "security", a->security, "user", a->user, "auth", a->auth,
-            "from", a->from_addr, "secret_from", secret_from, "secret_name", secret_name));
+        const char *secret_from = oauth ? "oauth" : h.password ? "store"
+                                  : a->password_env[0] ? "env"
+                                  : a->password_file[0] ? "file" : "prompt";
+        const char *secret_name = a->password_env[0] ? a->password_env : a->password_file;
+        json_t *j = json_pack("{s:s, s:s, s:s, s:i, s:s, s:s, s:s, s:s, s:s, s:s}",
+                              "name", a->name, "provider", a->provider, "host", a->host,
+                              "port", a->port, "security", a->security, "user", a->user,
+                              "auth", a->auth, "from", a->from_addr,
+                              "secret_from", secret_from, "secret_name", secret_name);
+        if (oauth)
+            json_object_set_new(j, "oauth", json_pack(
+                "{s:s, s:s, s:s, s:s, s:s, s:s, s:I, s:b}", "profile", o.profile,
+                "flow", o.flow, "client_id", o.client_id, "tenant", o.tenant,
+                "issuer", o.issuer, "scope", o.scope,
+                "access_token_expires_at", (json_int_t)h.access_expires_at,
+                "refresh_token", h.refresh));
+        json_array_append_new(l->arr, j);
         return 0;
     }
-    printf("%-16s %-9s %-28s %5d %-8s %-28s %s%s%s\n", a->name,
+    printf("%-16s %-9s %-28s %5d %-8s %-28s %s\n", a->name,
            a->provider[0] ? a->provider : "-", a->host, a->port, a->security,
-           a->user[0] ? a->user : "-", secret_from, secret_name[0] ? ":" : "", secret_name);
+           a->user[0] ? a->user : "-", sign_in);
     return 0;
 }
 
@@ -169,10 +239,10 @@ static int account_list(const struct cli_global *g, int argc, char **argv)
     struct store *st = cli_open_store(g);
     if (!st)
         return CLI_CONFIG;
-    struct list_ctx l = {.arr = json ? json_array() : NULL};
+    struct list_ctx l = {.st = st, .arr = json ? json_array() : NULL};
     if (!json)
         printf("%-16s %-9s %-28s %5s %-8s %-28s %s\n", "NAME", "PROVIDER", "HOST",
-               "PORT", "SECURITY", "USER", "SECRET FROM");
+               "PORT", "SECURITY", "USER", "SIGN-IN");
     struct mf_err e;
     mf_err_clear(&e);
     enum mf_rc rc = store_account_list(st, list_cb, &l, &e);

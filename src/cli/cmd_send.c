@@ -94,7 +94,11 @@ static int deliver(const struct cli_global *g, struct send_req *q)
         o.live_ctx = stderr;
     }
     struct smtp_test_report r;
-    smtp_test_run(&o, &r);
+    /* A refused token fails at AUTH, before any message: safe to run again. */
+    while (smtp_test_run(&o, &r), !r.base.ok && cli_conn_token_retry(&q->c, g, &r.base.err)) {
+        smtp_test_report_free(&r);
+        o.secret = q->c.secret;
+    }
     if (q->json) {
         json_t *j = smtp_test_report_json(&r);
         json_object_set_new(j, "message_id", json_string(m.message_id));

@@ -95,7 +95,11 @@ static int run_smtp(const struct cli_global *g, struct test_req *q, struct cli_c
         o.live = cli_live_printer;
         o.live_ctx = stdout;
     }
-    smtp_test_run(&o, r);
+    while (smtp_test_run(&o, r), !r->base.ok && cli_conn_token_retry(c, g, &r->base.err)) {
+        smtp_test_report_free(r);
+        memset(r, 0, sizeof *r);
+        o.secret = c->secret;
+    }
     if (print && q->json) {
         cli_print_json(smtp_test_report_json(r));
     } else if (print) {
@@ -128,7 +132,11 @@ static int run_imap(const struct cli_global *g, struct test_req *q, struct cli_c
         o.live = cli_live_printer;
         o.live_ctx = stdout;
     }
-    imap_test_run(&o, r);
+    while (imap_test_run(&o, r), !r->base.ok && cli_conn_token_retry(c, g, &r->base.err)) {
+        imap_test_report_free(r);
+        memset(r, 0, sizeof *r);
+        o.secret = c->secret;
+    }
     if (print && q->json)
         cli_print_json(imap_test_report_json(r));
     else if (print)
@@ -158,7 +166,11 @@ static int run_pop3(const struct cli_global *g, struct test_req *q, struct cli_c
         o.live = cli_live_printer;
         o.live_ctx = stdout;
     }
-    pop3_test_run(&o, r);
+    while (pop3_test_run(&o, r), !r->base.ok && cli_conn_token_retry(c, g, &r->base.err)) {
+        pop3_test_report_free(r);
+        memset(r, 0, sizeof *r);
+        o.secret = c->secret;
+    }
     if (print && q->json)
         cli_print_json(pop3_test_report_json(r));
     else if (print)
@@ -203,6 +215,8 @@ static int run_all(const struct cli_global *g, struct test_req *q)
     if (q->c.secret) {
         imapc.secret = strdup(q->c.secret);
         popc.secret = strdup(q->c.secret);
+        imapc.secret_is_token = popc.secret_is_token = q->c.secret_is_token;
+        imapc.token_from_store = popc.token_from_store = q->c.token_from_store;
     }
     int ri = stop ? rs : run_imap(g, q, &imapc, &ir, !q->json);
     int rp = stop ? rs : run_pop3(g, q, &popc, &pr, !q->json);

@@ -12,10 +12,13 @@ static const char usage[] =
     "Set up and prove mailboxes, then send from them without breaking limits.\n"
     "\n"
     "Commands:\n"
-    "  test smtp [ACCOUNT]     prove SMTP submission works, step by step, explained\n"
+    "  test smtp|imap|pop3|all [ACCOUNT]\n"
+    "                          prove a mailbox works, step by step, explained\n"
     "  send [ACCOUNT] ...      send a message (file, stdin, or --subject/--body)\n"
     "  sendmail [-t] [-i] ...  a drop-in for sendmail/msmtp in scripts and cron\n"
-    "  account add|list|remove saved accounts (settings, never secrets)\n"
+    "  login ACCOUNT           sign in with OAuth 2.0 (device code, browser, app-only)\n"
+    "  logout ACCOUNT          forget (and revoke) the account's OAuth tokens\n"
+    "  account add|list|remove saved accounts; secrets only encrypted\n"
     "  providers [ID]          provider presets: servers, sign-in, sending limits\n"
     "  explain \"REPLY\"         what a server reply means and how to fix it\n"
     "\n"
@@ -67,7 +70,7 @@ int main(int argc, char **argv)
     } cmds[] = {
         {"test", cmd_test}, {"send", cmd_send}, {"sendmail", cmd_sendmail},
         {"account", cmd_account}, {"providers", cmd_providers},
-        {"explain", cmd_explain},
+        {"explain", cmd_explain}, {"login", cmd_login}, {"logout", cmd_logout},
     };
     for (size_t k = 0; k < sizeof cmds / sizeof *cmds; k++)
         if (strcmp(argv[i], cmds[k].name) == 0) {

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "engine/store_int.h"
 #include "util/clock.h"
 
 #define APPLICATION_ID 0x4D464C54 /* 'MFLT' */
@@ -27,14 +28,40 @@ static const char *const migrations[] = {
     "  password_file TEXT NOT NULL DEFAULT '',"
     "  created_at INTEGER NOT NULL"
     ");",
+    /* 1 -> 2: encrypted secrets (auth/secrets encrypts; this file only keeps
+     * the blobs), the OAuth settings of an account, facts about the store. */
+    "CREATE TABLE meta ("
+    "  key TEXT PRIMARY KEY NOT NULL,"
+    "  value BLOB NOT NULL"
+    ");"
+    "CREATE TABLE secrets ("
+    "  account TEXT NOT NULL REFERENCES accounts(name) ON DELETE CASCADE"
+    "    ON UPDATE CASCADE,"
+    "  kind TEXT NOT NULL CHECK (kind IN"
+    "    ('password','access_token','refresh_token','client_secret')),"
+    "  nonce BLOB NOT NULL,"
+    "  ciphertext BLOB NOT NULL,"
+    "  expires_at INTEGER NOT NULL DEFAULT 0,"
+    "  updated_at INTEGER NOT NULL,"
+    "  PRIMARY KEY (account, kind)"
+    ");"
+    "CREATE TABLE oauth ("
+    "  account TEXT PRIMARY KEY NOT NULL REFERENCES accounts(name)"
+    "    ON DELETE CASCADE ON UPDATE CASCADE,"
+    "  profile TEXT NOT NULL CHECK (profile IN ('microsoft','google','oidc')),"
+    "  issuer TEXT NOT NULL DEFAULT '',"
+    "  tenant TEXT NOT NULL DEFAULT '',"
+    "  client_id TEXT NOT NULL,"
+    "  scope TEXT NOT NULL DEFAULT '',"
+    "  flow TEXT NOT NULL CHECK (flow IN ('device','browser','client_credentials')),"
+    "  token_endpoint TEXT NOT NULL,"
+    "  client_auth TEXT NOT NULL DEFAULT 'post' CHECK (client_auth IN ('post','basic')),"
+    "  cafile TEXT NOT NULL DEFAULT '',"
+    "  updated_at INTEGER NOT NULL"
+    ");",
 };
 _Static_assert(sizeof migrations / sizeof *migrations == STORE_SCHEMA_VERSION,
                "one migration per schema version");
-
-enum stmt_id {
-    S_ACCOUNT_INSERT, S_ACCOUNT_UPSERT, S_ACCOUNT_GET, S_ACCOUNT_DELETE,
-    S_ACCOUNT_LIST, S_COUNT
-};
 
 static const char *const stmt_sql[S_COUNT] = {
     [S_ACCOUNT_INSERT] =
@@ -55,15 +82,32 @@ static const char *const stmt_sql[S_COUNT] = {
     [S_ACCOUNT_LIST] =
         "SELECT name, provider, host, port, security, user, auth, from_addr,"
         " password_env, password_file, created_at FROM accounts ORDER BY name",
+    [S_META_GET] = "SELECT value FROM meta WHERE key = ?1",
+    [S_META_PUT] = "INSERT OR REPLACE INTO meta (key, value) VALUES (?1, ?2)",
+    [S_SECRET_PUT] =
+        "INSERT OR REPLACE INTO secrets (account, kind, nonce, ciphertext,"
+        " expires_at, updated_at) VALUES (?1,?2,?3,?4,?5,?6)",
+    [S_SECRET_GET] =
+        "SELECT nonce, ciphertext, expires_at, updated_at FROM secrets"
+        " WHERE account = ?1 AND kind = ?2",
+    [S_SECRET_DELETE] = "DELETE FROM secrets WHERE account = ?1 AND kind = ?2",
+    [S_SECRET_DELETE_ALL] = "DELETE FROM secrets WHERE account = ?1",
+    [S_SECRET_LIST] =
+        "SELECT kind, expires_at, updated_at FROM secrets WHERE account = ?1"
+        " ORDER BY kind",
+    [S_OAUTH_PUT] =
+        "INSERT OR REPLACE INTO oauth (account, profile, issuer, tenant,"
+        " client_id, scope, flow, token_endpoint, client_auth, cafile, updated_at)"
+        " VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11)",
+    [S_OAUTH_GET] =
+        "SELECT account, profile, issuer, tenant, client_id, scope, flow,"
+        " token_endpoint, client_auth, cafile, updated_at FROM oauth"
+        " WHERE account = ?1",
+    [S_OAUTH_DELETE] = "DELETE FROM oauth WHERE account = ?1",
 };
 
-struct store {
-    sqlite3 *db;
-    sqlite3_stmt *stmt[S_COUNT];
-    int version;
-};
 
-static enum mf_rc db_error(struct store *st, struct mf_err *err, const char *what)
+enum mf_rc store_db_error(struct store *st, struct mf_err *err, const char *what)
 {
     return mf_err_set(err, MF_ESTORE, MF_LAYER_LOCAL, "%s: %s", what,
                       st && st->db ? sqlite3_errmsg(st->db) : "no database");
@@ -141,7 +185,7 @@ static enum mf_rc check_ownership(struct store *st, const char *path,
                           "or damaged): %s; it was left untouched", path,
                           sqlite3_errmsg(st->db));
     if (query_int(st, "SELECT count(*) FROM sqlite_master", &tables) != SQLITE_OK)
-        return db_error(st, err, "reading the store");
+        return store_db_error(st, err, "reading the store");
     if (tables > 0 && app != APPLICATION_ID)
         return mf_err_set(err, MF_ESTORE, MF_LAYER_LOCAL,
                           "%s is an SQLite database of another program, not a "
@@ -158,7 +202,7 @@ static enum mf_rc migrate(struct store *st, const char *path, struct mf_err *err
     int v = 0;
     if (rc == MF_OK &&
         query_int(st, "SELECT max(version) FROM schema_version", &v) != SQLITE_OK)
-        rc = db_error(st, err, "reading the schema version");
+        rc = store_db_error(st, err, "reading the schema version");
     if (rc == MF_OK && v > STORE_SCHEMA_VERSION)
         rc = mf_err_set(err, MF_ESTORE, MF_LAYER_LOCAL,
                         "%s has schema version %d, newer than this mailfleet "
@@ -215,7 +259,7 @@ struct store *store_open(const char *path, struct mf_err *err)
     for (int i = 0; i < S_COUNT; i++)
         if (sqlite3_prepare_v3(st->db, stmt_sql[i], -1, SQLITE_PREPARE_PERSISTENT,
                                &st->stmt[i], NULL) != SQLITE_OK) {
-            db_error(st, err, "preparing statements");
+            store_db_error(st, err, "preparing statements");
             store_close(st);
             return NULL;
         }
@@ -239,7 +283,7 @@ int store_schema_version(struct store *st)
 
 /* ---- accounts ------------------------------------------------------------ */
 
-static void col_text(sqlite3_stmt *s, int col, char *dst, size_t size)
+void store_col_text(sqlite3_stmt *s, int col, char *dst, size_t size)
 {
     const unsigned char *t = sqlite3_column_text(s, col);
     snprintf(dst, size, "%s", t ? (const char *)t : "");
@@ -248,16 +292,16 @@ static void col_text(sqlite3_stmt *s, int col, char *dst, size_t size)
 static void row_to_account(sqlite3_stmt *s, struct store_account *a)
 {
     memset(a, 0, sizeof *a);
-    col_text(s, 0, a->name, sizeof a->name);
-    col_text(s, 1, a->provider, sizeof a->provider);
-    col_text(s, 2, a->host, sizeof a->host);
+    store_col_text(s, 0, a->name, sizeof a->name);
+    store_col_text(s, 1, a->provider, sizeof a->provider);
+    store_col_text(s, 2, a->host, sizeof a->host);
     a->port = sqlite3_column_int(s, 3);
-    col_text(s, 4, a->security, sizeof a->security);
-    col_text(s, 5, a->user, sizeof a->user);
-    col_text(s, 6, a->auth, sizeof a->auth);
-    col_text(s, 7, a->from_addr, sizeof a->from_addr);
-    col_text(s, 8, a->password_env, sizeof a->password_env);
-    col_text(s, 9, a->password_file, sizeof a->password_file);
+    store_col_text(s, 4, a->security, sizeof a->security);
+    store_col_text(s, 5, a->user, sizeof a->user);
+    store_col_text(s, 6, a->auth, sizeof a->auth);
+    store_col_text(s, 7, a->from_addr, sizeof a->from_addr);
+    store_col_text(s, 8, a->password_env, sizeof a->password_env);
+    store_col_text(s, 9, a->password_file, sizeof a->password_file);
     a->created_at = sqlite3_column_int64(s, 10);
 }
 
@@ -295,7 +339,7 @@ enum mf_rc store_account_put(struct store *st, const struct store_account *a,
         return mf_err_set(err, MF_EINVAL, MF_LAYER_LOCAL,
                           "account \"%s\" already exists or has an invalid "
                           "port/security", a->name);
-    return db_error(st, err, "saving the account");
+    return store_db_error(st, err, "saving the account");
 }
 
 enum mf_rc store_account_get(struct store *st, const char *name,
@@ -313,7 +357,7 @@ enum mf_rc store_account_get(struct store *st, const char *name,
                          "no account named \"%s\" (see: mailfleet account list)",
                          name);
     else
-        ret = db_error(st, err, "reading the account");
+        ret = store_db_error(st, err, "reading the account");
     sqlite3_clear_bindings(s);
     sqlite3_reset(s);
     return ret;
@@ -329,7 +373,7 @@ enum mf_rc store_account_remove(struct store *st, const char *name,
     sqlite3_clear_bindings(s);
     sqlite3_reset(s);
     if (rc != SQLITE_DONE)
-        return db_error(st, err, "removing the account");
+        return store_db_error(st, err, "removing the account");
     if (sqlite3_changes(st->db) == 0)
         return mf_err_set(err, MF_ENOTFOUND, MF_LAYER_LOCAL,
                           "no account named \"%s\"", name);
@@ -351,5 +395,5 @@ enum mf_rc store_account_list(struct store *st, store_account_cb cb, void *ctx,
         }
     }
     sqlite3_reset(s);
-    return rc == SQLITE_DONE ? MF_OK : db_error(st, err, "listing accounts");
+    return rc == SQLITE_DONE ? MF_OK : store_db_error(st, err, "listing accounts");
 }
