@@ -94,6 +94,9 @@ void cli_conn_run_opts(const struct cli_conn *c, struct smtp_test_opts *o);
  * after printing why. The caller frees with mf_wipe_free_str. */
 char *cli_secret_from_file(const char *path);
 
+/* "45 s", "9 min", "2 h 5 min" into buf (returns buf). */
+const char *cli_duration(long seconds, char *buf, size_t size);
+
 /* The exit code for a failure. */
 int cli_exit_for(const struct mf_err *err);
 

@@ -186,6 +186,19 @@ static char *secret_from_tty(const char *prompt)
     return s;
 }
 
+const char *cli_duration(long seconds, char *buf, size_t size)
+{
+    if (seconds < 0)
+        seconds = 0;
+    if (seconds < 120)
+        snprintf(buf, size, "%ld s", seconds);
+    else if (seconds < 7200)
+        snprintf(buf, size, "%ld min", seconds / 60);
+    else
+        snprintf(buf, size, "%ld h %ld min", seconds / 3600, seconds % 3600 / 60);
+    return buf;
+}
+
 /* ---- secrets kept in the encrypted store ------------------------------------ */
 
 struct has_ctx {
@@ -232,11 +245,12 @@ static int secret_from_store(struct cli_conn *c, const struct cli_global *g, boo
                                  &c->secret, &info, &e);
         c->secret_is_token = c->token_from_store = rc == MF_OK;
         if (rc == MF_OK && info.refreshed) {
-            long mins = info.expires_at ? (long)((info.expires_at - mf_wall_seconds()) / 60) : -1;
+            char d[32];
             fprintf(stderr, "mailfleet: refreshed the OAuth access token of %s%s", c->account,
-                    info.rotated ? " (and its rotated refresh token)" : "");
-            if (mins >= 0)
-                fprintf(stderr, "; valid for %ld more minute%s", mins, mins == 1 ? "" : "s");
+                    info.rotated ? " (the refresh token rotated)" : "");
+            if (info.expires_at)
+                fprintf(stderr, "; valid for %s",
+                        cli_duration((long)(info.expires_at - mf_wall_seconds()), d, sizeof d));
             fputc('\n', stderr);
         }
     } else if (rc == MF_OK && h.password) {
@@ -483,7 +497,9 @@ int cli_exit_for(const struct mf_err *err)
         return err->rc == MF_ECONNECT ? CLI_UNAVAILABLE : CLI_TEMPFAIL;
     case MF_LAYER_TLS: return err->rc == MF_ECONFIG ? CLI_CONFIG : CLI_PROTOCOL;
     case MF_LAYER_PROTO: return err->rc == MF_ETEMP ? CLI_TEMPFAIL : CLI_PROTOCOL;
-    case MF_LAYER_AUTH: return err->rc == MF_ETEMP ? CLI_TEMPFAIL : CLI_NOPERM;
+    case MF_LAYER_AUTH:
+        return err->rc == MF_ETEMP ? CLI_TEMPFAIL : err->rc == MF_ECONFIG ? CLI_CONFIG
+                                                                          : CLI_NOPERM;
     case MF_LAYER_REJECT:
         if (err->rc == MF_ETEMP)
             return CLI_TEMPFAIL;

@@ -3,6 +3,8 @@
 #include <string.h>
 
 #include "auth/secrets.h"
+#include "util/buf.h"
+#include "util/log.h"
 #include "cli/cli.h"
 #include "diag/providers.h"
 #include "util/clock.h"
@@ -12,12 +14,14 @@ static const char usage[] =
     "                                   --security starttls|tls|none]\n"
     "                                  [--user ADDRESS] [--from ADDRESS]\n"
     "                                  [--auth MECH] [--password-env VAR |\n"
-    "                                   --password-file FILE] [--replace]\n"
+    "                                   --password-file FILE | --password-stdin]\n"
+    "                                  [--replace]\n"
     "       mailfleet account list [--json]\n"
     "       mailfleet account remove NAME\n"
     "\n"
-    "An account remembers where to connect and where the secret comes from\n"
-    "(an environment variable or a file) - never the secret itself.\n"
+    "An account remembers where to connect and where the secret comes from: an\n"
+    "environment variable, a file, or (--password-stdin: the first line of\n"
+    "standard input) the encrypted store. OAuth tokens: mailfleet login NAME.\n"
     "Example:\n"
     "  mailfleet account add work --provider m365 --user me@contoso.com \\\n"
     "      --password-env WORK_SMTP_PASSWORD\n";
@@ -27,10 +31,39 @@ static void set(char *dst, size_t size, const char *v)
     snprintf(dst, size, "%s", v ? v : "");
 }
 
+/* The first line of standard input (no echo concerns: it is a pipe or a file). */
+static char *read_password_line(void)
+{
+    char buf[4097];
+    if (!fgets(buf, sizeof buf, stdin)) {
+        fprintf(stderr, "mailfleet: --password-stdin: nothing on standard input\n");
+        return NULL;
+    }
+    buf[strcspn(buf, "\r\n")] = '\0';
+    char *s = buf[0] ? strdup(buf) : NULL;
+    mf_wipe(buf, sizeof buf);
+    if (!s)
+        fprintf(stderr, "mailfleet: --password-stdin: the first line is empty\n");
+    else
+        mf_secret_register(s);
+    return s;
+}
+
+static enum mf_rc save_password(struct store *st, const char *account, const char *password,
+                                struct mf_err *e)
+{
+    struct secrets *sec = secrets_open(st, e);
+    if (!sec)
+        return e->rc;
+    enum mf_rc rc = secrets_put(sec, account, SECRET_PASSWORD, password, 0, e);
+    secrets_close(sec);
+    return rc;
+}
+
 static int account_add(const struct cli_global *g, int argc, char **argv)
 {
     enum { O_PROVIDER = 1, O_HOST, O_PORT, O_SECURITY, O_USER, O_FROM, O_AUTH,
-           O_PWENV, O_PWFILE, O_REPLACE };
+           O_PWENV, O_PWFILE, O_PWSTDIN, O_REPLACE };
     static const struct option opts[] = {
         {"provider", required_argument, NULL, O_PROVIDER},
         {"host", required_argument, NULL, O_HOST},
@@ -41,6 +74,7 @@ static int account_add(const struct cli_global *g, int argc, char **argv)
         {"auth", required_argument, NULL, O_AUTH},
         {"password-env", required_argument, NULL, O_PWENV},
         {"password-file", required_argument, NULL, O_PWFILE},
+        {"password-stdin", no_argument, NULL, O_PWSTDIN},
         {"replace", no_argument, NULL, O_REPLACE},
         {0},
     };
@@ -49,7 +83,7 @@ static int account_add(const struct cli_global *g, int argc, char **argv)
     const char *provider = NULL, *host = NULL, *security = NULL, *user = NULL,
                *from = NULL, *auth = "auto", *pwenv = NULL, *pwfile = NULL;
     int port = 0, ch;
-    bool replace = false;
+    bool replace = false, pwstdin = false;
     optind = 1;
     while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         switch (ch) {
@@ -71,6 +105,7 @@ static int account_add(const struct cli_global *g, int argc, char **argv)
         case O_AUTH: auth = optarg; break;
         case O_PWENV: pwenv = optarg; break;
         case O_PWFILE: pwfile = optarg; break;
+        case O_PWSTDIN: pwstdin = true; break;
         case O_REPLACE: replace = true; break;
         default: fputs(usage, stderr); return CLI_USAGE;
         }
@@ -122,20 +157,32 @@ static int account_add(const struct cli_global *g, int argc, char **argv)
     set(a.auth, sizeof a.auth, auth);
     set(a.password_env, sizeof a.password_env, pwenv);
     set(a.password_file, sizeof a.password_file, pwfile);
+    if (pwstdin && (pwenv || pwfile)) {
+        fprintf(stderr, "mailfleet: --password-stdin replaces --password-env/--password-file\n");
+        return CLI_USAGE;
+    }
+    char *password = NULL;
+    if (pwstdin && !(password = read_password_line()))
+        return CLI_NOINPUT;
     struct store *st = cli_open_store(g);
-    if (!st)
+    if (!st) {
+        mf_wipe_free_str(password);
         return CLI_CONFIG;
+    }
     struct mf_err e;
     mf_err_clear(&e);
     enum mf_rc rc = store_account_put(st, &a, replace, &e);
+    if (rc == MF_OK && password)
+        rc = save_password(st, a.name, password, &e);
+    mf_wipe_free_str(password);
     store_close(st);
     if (rc != MF_OK) {
         fprintf(stderr, "mailfleet: %s%s\n", e.detail,
                 rc == MF_EINVAL && !replace ? " (use --replace to change it)" : "");
-        return CLI_DATAERR;
+        return rc == MF_ECONFIG ? CLI_CONFIG : CLI_DATAERR;
     }
-    printf("account %s: %s:%d %s%s%s\n", a.name, a.host, a.port, a.security,
-           a.user[0] ? " as " : "", a.user);
+    printf("account %s: %s:%d %s%s%s%s\n", a.name, a.host, a.port, a.security,
+           a.user[0] ? " as " : "", a.user, pwstdin ? "; password stored encrypted" : "");
     return CLI_OK;
 }
 
@@ -170,8 +217,9 @@ static void describe_sign_in(const struct store_account *a, const struct held *h
                              const struct store_oauth *o, bool oauth, char *buf, size_t size)
 {
     if (oauth) {
-        long mins = h->access && h->access_expires_at
-                        ? (long)((h->access_expires_at - mf_wall_seconds()) / 60) : 0;
+        long left = h->access && h->access_expires_at
+                        ? (long)(h->access_expires_at - mf_wall_seconds()) : 0;
+        char d[32];
         int n = snprintf(buf, size, "oauth %s/%s, ", o->profile, o->flow);
         if (n < 0 || (size_t)n >= size)
             return;
@@ -179,8 +227,8 @@ static void describe_sign_in(const struct store_account *a, const struct held *h
             snprintf(buf + n, size - (size_t)n, "no token");
         else if (!h->access_expires_at)
             snprintf(buf + n, size - (size_t)n, "token");
-        else if (mins >= 0)
-            snprintf(buf + n, size - (size_t)n, "token %ld min%s", mins,
+        else if (left >= 0)
+            snprintf(buf + n, size - (size_t)n, "token %s%s", cli_duration(left, d, sizeof d),
                      h->refresh ? " + refresh" : "");
         else
             snprintf(buf + n, size - (size_t)n, "token expired%s",

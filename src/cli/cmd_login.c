@@ -161,10 +161,10 @@ static void print_signed_in(const char *account, const struct store_oauth *o,
                             const struct oauth_tokens *t)
 {
     printf("signed in: %s (%s, %s flow", account, o->profile, o->flow);
-    if (t->expires_at) {
-        long mins = (long)((t->expires_at - mf_wall_seconds()) / 60);
-        printf("; access token valid for %ld minute%s", mins, mins == 1 ? "" : "s");
-    }
+    char d[32];
+    if (t->expires_at)
+        printf("; access token valid for %s",
+               cli_duration((long)(t->expires_at - mf_wall_seconds()), d, sizeof d));
     printf(t->refresh_token ? "; refresh token stored, encrypted)\n"
            : o->flow[0] == 'c' ? "; a new token is fetched when this one expires)\n"
                                : "; NO refresh token: ask for offline_access)\n");
@@ -252,10 +252,12 @@ static int do_refresh(const struct login_req *q, struct store *st, struct secret
     mf_wipe_free_str(token);
     if (rc != MF_OK)
         return fail(&e);
-    long mins = info.expires_at ? (long)((info.expires_at - mf_wall_seconds()) / 60) : -1;
-    printf("refreshed: %s (%s); access token valid for %ld minute%s\n", q->account,
-           info.rotated ? "the refresh token rotated" : "same refresh token", mins,
-           mins == 1 ? "" : "s");
+    char d[32];
+    printf("refreshed: %s (%s); access token valid for %s\n", q->account,
+           info.rotated ? "the refresh token rotated" : "same refresh token",
+           info.expires_at ? cli_duration((long)(info.expires_at - mf_wall_seconds()), d,
+                                          sizeof d)
+                           : "an unknown time");
     return CLI_OK;
 }
 

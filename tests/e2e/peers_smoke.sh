@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # peers_smoke.sh DIR — prove the loopback peers started by
 # `tests/peers/peers.sh start DIR` work, using real clients that are
-# independent of mailfleet (swaks, openssl s_client, bash /dev/tcp).
+# independent of mailfleet (swaks, openssl s_client, curl, bash /dev/tcp, and
+# for the oidc peer its scripted user agent).
 # Prints PASS/FAIL per check; exits non-zero if any check fails.
 # A peer listed in MF_PEERS_SKIPPED is reported as SKIP (an error under CI=true).
 set -euo pipefail
@@ -233,6 +234,140 @@ if ready fault; then
   fi
 else
   skipped "fault"
+fi
+
+echo "== oidc peer (MF_OIDC_ISSUER=${MF_OIDC_ISSUER:-}, broken issuers ${MF_OIDC_BROKEN_BASE:-}) =="
+if ready oidc; then
+  command -v curl >/dev/null || die "curl not found (Debian package: curl)"
+  ISS=$MF_OIDC_ISSUER
+  BRK=$MF_OIDC_BROKEN_BASE
+  curl_() { curl -sS --max-time 10 --cacert "$MF_PEER_CA" "$@"; }
+  # json_ok: stdin parses as JSON
+  json_ok() { node -e 'JSON.parse(require("fs").readFileSync(0, "utf8"))' 2>/dev/null; }
+  # field NAME: the string NAME of the JSON object on stdin
+  field() { node -e 'const o = JSON.parse(require("fs").readFileSync(0, "utf8")); process.stdout.write(String(o[process.argv[1]] ?? ""))' "$1"; }
+  agent_() { MF_PEER_DIR="$MF_PEER_DIR" node "$MF_OIDC_AGENT" "$@"; }
+  introspect() { curl_ -u "$MF_OIDC_INTROSPECT_CLIENT:$MF_OIDC_INTROSPECT_SECRET" --data-urlencode "token=$1" "$ISS/token/introspection"; }
+
+  # has_metadata: OUT is the provider's metadata with the endpoints a client uses
+  has_metadata() {
+    local k
+    grep -qF "\"issuer\":\"$ISS\"" <<<"$OUT" || return 1
+    for k in authorization_endpoint token_endpoint device_authorization_endpoint introspection_endpoint revocation_endpoint; do
+      grep -qF "\"$k\":\"$ISS/" <<<"$OUT" || return 1
+    done
+    grep -qF '"code_challenge_methods_supported":["S256"]' <<<"$OUT"
+  }
+  run curl_ "$ISS/.well-known/openid-configuration"
+  if [ $RC -eq 0 ] && has_metadata; then
+    ok "oidc: discovery over HTTPS (test CA): issuer, the five endpoints, PKCE S256 only"
+  else
+    bad "oidc: discovery over HTTPS (test CA): issuer, the five endpoints, PKCE S256 only" "$OUT"
+  fi
+
+  run curl -sS --max-time 10 "$ISS/.well-known/openid-configuration"
+  expect "oidc: certificate does not verify without the test CA" 60 'certificate'
+
+  run curl_ -d client_id="$MF_OIDC_NATIVE_CLIENT" --data-urlencode "scope=openid offline_access SMTP.Send" "$ISS/device/auth"
+  expect "oidc: device authorization answers a user_code" 0 '"user_code":"[A-Z]{4}-[A-Z]{4}"'
+  dev_json=$OUT
+  user_code=$(field user_code <<<"$dev_json" 2>/dev/null || true)
+  device_code=$(field device_code <<<"$dev_json" 2>/dev/null || true)
+  run agent_ device --code "$user_code" --user "smoke-device-$$@example.test"
+  expect "oidc: agent approves the device code" 0 '^approved'
+  run curl_ -d grant_type=urn:ietf:params:oauth:grant-type:device_code -d client_id="$MF_OIDC_NATIVE_CLIENT" \
+    --data-urlencode "device_code=$device_code" "$ISS/token"
+  if [ $RC -eq 0 ] && grep -q '"access_token":"' <<<"$OUT" && grep -q '"refresh_token":"' <<<"$OUT"; then
+    ok "oidc: device flow: access and refresh token after approval"
+  else
+    bad "oidc: device flow: access and refresh token after approval" "$(sed 's/"[a-z_]*token":"[^"]*"/"…token":"<hidden>"/g' <<<"$OUT")"
+  fi
+
+  smoke_user="smoke-$$@example.test"
+  tok=$(agent_ token --user "$smoke_user" 2>/dev/null || true)
+  run introspect "$tok"
+  expect "oidc: agent token (auth code + PKCE) is active at introspection, sub = the user" 0 \
+    "\"active\":true,\"sub\":\"$smoke_user\""
+  run curl_ -X POST "$ISS/admin/revoke?sub=$smoke_user"
+  expect "oidc: admin revoke of the user" 0 '"revoked":[1-9]'
+  run introspect "$tok"
+  expect "oidc: after admin revoke the token is inactive" 0 '^\{"active":false\}$'
+  run curl_ "$ISS/admin/tokens?sub=$smoke_user"
+  expect "oidc: admin tokens: none live for the user after revoke" 0 '^\{"tokens":\[\]\}$'
+  run curl_ "$ISS/admin/tokens?all=1&sub=$smoke_user"
+  if [ $RC -eq 0 ] && grep -qF "\"$tok\"" <<<"$OUT"; then
+    ok "oidc: admin tokens?all=1 still lists the revoked token (leak checks)"
+  else
+    bad "oidc: admin tokens?all=1 still lists the revoked token (leak checks)" "$(sed 's/"[A-Za-z0-9_-]\{20,\}"/"<value>"/g' <<<"$OUT")"
+  fi
+
+  if ready fault; then
+    # fault_xoauth2 USER TOKEN: the fault peer's reply to AUTH XOAUTH2 after STARTTLS
+    fault_xoauth2() {
+      local xo
+      xo=$(printf 'user=%s\001auth=Bearer %s\001\001' "$1" "$2" | base64 -w0)
+      printf 'EHLO smoke\r\nAUTH XOAUTH2 %s\r\nQUIT\r\n' "$xo" |
+        timeout 10 openssl s_client -quiet -ign_eof -starttls smtp -connect "127.0.0.1:$MF_FAULT_PORT" \
+          -CAfile "$MF_PEER_CA" -verify_return_error 2>/dev/null | grep -E '^(235|535)'
+    }
+    tok=$(agent_ token --user "fault-$smoke_user" 2>/dev/null || true)
+    run fault_xoauth2 "Fault-$smoke_user" "$tok"
+    expect "fault: XOAUTH2 with a provider token of that user (any case) -> 235" 0 '^235 2\.7\.0'
+    run fault_xoauth2 "other-$smoke_user" "$tok"
+    expect "fault: XOAUTH2 with another user's provider token -> 535 5.7.3" 0 '^535 5\.7\.3'
+    app=$(curl_ -u "$MF_OIDC_DAEMON_CLIENT:$MF_OIDC_DAEMON_SECRET" -d grant_type=client_credentials \
+      -d scope=SMTP.Send "$ISS/token" 2>/dev/null | field access_token 2>/dev/null || true)
+    run fault_xoauth2 "mailbox-$$@example.test" "$app"
+    expect "fault: XOAUTH2 with an app-only token (client credentials, no sub) -> 235" 0 '^235 2\.7\.0'
+  fi
+
+  # misbehaving issuers
+  run curl_ "$BRK/malformed/.well-known/openid-configuration"
+  if [ $RC -eq 0 ] && grep -q '^{"issuer"' <<<"$OUT" && ! json_ok <<<"$OUT"; then
+    ok "broken /malformed: discovery is truncated JSON"
+  else
+    bad "broken /malformed: discovery is truncated JSON" "$OUT"
+  fi
+  run curl_ "$BRK/badtoken/.well-known/openid-configuration"
+  if [ $RC -eq 0 ] && json_ok <<<"$OUT" && grep -qF "\"issuer\":\"$BRK/badtoken\"" <<<"$OUT"; then
+    ok "broken /badtoken: discovery is valid"
+  else
+    bad "broken /badtoken: discovery is valid" "$OUT"
+  fi
+  run curl_ -w '\n%{http_code}' -d grant_type=authorization_code -d code=x "$BRK/badtoken/token"
+  if [ $RC -eq 0 ] && [ "$(tail -n1 <<<"$OUT")" = 200 ] && ! head -n1 <<<"$OUT" | json_ok; then
+    ok "broken /badtoken: token endpoint answers 200 with malformed JSON"
+  else
+    bad "broken /badtoken: token endpoint answers 200 with malformed JSON" "$OUT"
+  fi
+  run curl_ -w '\n%{http_code} %{content_type}' -d grant_type=authorization_code -d code=x "$BRK/html500/token"
+  expect "broken /html500: token endpoint answers 500 text/html" 0 '^500 text/html'
+  run curl_ -d client_id=x "$BRK/expired/device/auth"
+  expired_dc=$(field device_code <<<"$OUT" 2>/dev/null || true)
+  run curl_ -d grant_type=urn:ietf:params:oauth:grant-type:device_code --data-urlencode "device_code=$expired_dc" "$BRK/expired/token"
+  expect "broken /expired: token endpoint answers expired_token" 0 '"error":"expired_token"'
+
+  run curl_ -d client_id=x "$BRK/slowdown/device/auth"
+  slow_dc=$(field device_code <<<"$OUT" 2>/dev/null || true)
+  if grep -q '"interval":1' <<<"$OUT" && grep -q '"verification_uri_complete":"' <<<"$OUT"; then
+    seq_out=""
+    for _ in 1 2 3 4; do
+      seq_out+=$(curl_ -d grant_type=urn:ietf:params:oauth:grant-type:device_code \
+        --data-urlencode "device_code=$slow_dc" "$BRK/slowdown/token" 2>&1 |
+        sed -n 's/.*"\(error\|access_token\)":"\([^"]*\)".*/\2/p' || true)" "
+    done
+    run curl_ "$BRK/slowdown/polls"
+    if [ "$seq_out" = "authorization_pending slow_down authorization_pending slowdown-at " ] &&
+       grep -Eq '^\[[0-9]+,[0-9]+,[0-9]+\]$' <<<"$OUT"; then
+      ok "broken /slowdown: pending, slow_down, pending, token; /slowdown/polls lists 3 gaps"
+    else
+      bad "broken /slowdown: pending, slow_down, pending, token; /slowdown/polls lists 3 gaps" "$seq_out / $OUT"
+    fi
+  else
+    bad "broken /slowdown: device authorization with interval 1" "$OUT"
+  fi
+else
+  skipped "oidc"
 fi
 
 echo "== $pass passed, $fail failed, $skip skipped =="

@@ -16,6 +16,13 @@
  * Tunables (environment):
  *   MF_FAULT_GOOD_PASS     password that authenticates      (default "good")
  *   MF_FAULT_GOOD_TOKEN    XOAUTH2 bearer that authenticates (default "good-token")
+ *   MF_OIDC_INTROSPECT_URL, MF_OIDC_INTROSPECT_CLIENT, MF_OIDC_INTROSPECT_SECRET
+ *                          the oidc peer's RFC 7662 endpoint and the client that
+ *                          may call it (HTTP Basic; CA: DIR/certs/ca.crt). When
+ *                          set, any other XOAUTH2 bearer is accepted if it is
+ *                          active there and its sub is the AUTH user (any case),
+ *                          or it has no sub and was issued to
+ *   MF_OIDC_DAEMON_CLIENT  (default "mailfleet-daemon"): an app-only token
  *   MF_FAULT_RATE_LIMIT    messages per user per window      (default 30)
  *   MF_FAULT_RATE_WINDOW_MS                                  (default 60000)
  *   MF_FAULT_THREAD_LIMIT  concurrent connections per user   (default 3)
@@ -35,6 +42,7 @@ const fs = require('fs');
 const path = require('path');
 const net = require('net');
 const tls = require('tls');
+const https = require('https');
 const util = require('util');
 const crypto = require('crypto');
 const { SMTPServer } = require('smtp-server');
@@ -68,6 +76,10 @@ const RATE_LIMIT = envInt('MF_FAULT_RATE_LIMIT', 30);
 const RATE_WINDOW_MS = envInt('MF_FAULT_RATE_WINDOW_MS', 60000);
 const THREAD_LIMIT = envInt('MF_FAULT_THREAD_LIMIT', 3);
 const SOCKET_TIMEOUT_MS = envInt('MF_FAULT_SOCKET_TIMEOUT_MS', 60000);
+const OIDC_INTROSPECT_URL = env('MF_OIDC_INTROSPECT_URL');
+const OIDC_CLIENT = env('MF_OIDC_INTROSPECT_CLIENT') || 'mail-servers';
+const OIDC_SECRET = env('MF_OIDC_INTROSPECT_SECRET');
+const OIDC_DAEMON_CLIENT = env('MF_OIDC_DAEMON_CLIENT') || 'mailfleet-daemon';
 const MAX_SIZE = 37748736; // what Exchange Online advertises (35 MB)
 const MAX_RCPTS = 500;
 
@@ -164,6 +176,66 @@ SMTPConnection.prototype.handler_AUTH = function (command, callback) {
     return stockAuth.call(this, command, callback);
 };
 
+/* ------------------------------------------- bearer tokens: RFC 7662 lookup */
+
+let caCert = null;
+// introspect(token) -> the provider's JSON answer, or null if it could not be had
+function introspect(token) {
+    if (!OIDC_INTROSPECT_URL) return Promise.resolve(null);
+    if (!caCert) caCert = fs.readFileSync(path.join(certDir, 'ca.crt'));
+    const body = new URLSearchParams({ token, token_type_hint: 'access_token' }).toString();
+    const basic = Buffer.from(`${encodeURIComponent(OIDC_CLIENT)}:${encodeURIComponent(OIDC_SECRET)}`).toString('base64');
+    return new Promise(resolve => {
+        const req = https.request(
+            OIDC_INTROSPECT_URL,
+            {
+                method: 'POST',
+                ca: caCert,
+                timeout: 5000,
+                headers: {
+                    authorization: 'Basic ' + basic,
+                    'content-type': 'application/x-www-form-urlencoded',
+                    'content-length': Buffer.byteLength(body),
+                    accept: 'application/json'
+                }
+            },
+            res => {
+                let data = '';
+                res.setEncoding('utf8');
+                res.on('data', c => (data += c));
+                res.on('end', () => {
+                    try {
+                        resolve(res.statusCode === 200 ? JSON.parse(data) : null);
+                    } catch (e) {
+                        resolve(null);
+                    }
+                });
+            }
+        );
+        req.on('timeout', () => req.destroy(new Error('introspection timed out')));
+        req.on('error', err => {
+            logSmtp(`introspection error: ${err.message}`);
+            resolve(null);
+        });
+        req.end(body);
+    });
+}
+
+// XOAUTH2: the static good token, or a token the oidc peer vouches for
+async function bearerOk(user, token, sessionId) {
+    if (token === GOOD_TOKEN) return true;
+    if (!OIDC_INTROSPECT_URL || !token) return false;
+    const r = await introspect(token);
+    const sub = r && typeof r.sub === 'string' ? r.sub.toLowerCase() : null;
+    const ok = !!(r && r.active === true && (sub ? sub === user : r.client_id === OIDC_DAEMON_CLIENT));
+    logSmtp(
+        `[${sessionId}] XOAUTH2 introspection for ${user}: ` +
+            (r ? `active=${r.active === true} sub=${sub === null ? '(none)' : sub} client_id=${r.client_id || '-'}` : 'no answer') +
+            ` -> ${ok ? 'accepted' : 'refused'}`
+    );
+    return ok;
+}
+
 /* ----------------------------------------------------------- scenario state */
 
 const smtpErr = (code, text) => {
@@ -235,13 +307,18 @@ function exchangeServer(label, pair, secure) {
             if (local === 'basic-off' && auth.method !== 'XOAUTH2') {
                 return cb(smtpErr(550, '5.7.30 Basic authentication is not supported for Client Submission.'));
             }
-            const ok = auth.method === 'XOAUTH2' ? auth.accessToken === GOOD_TOKEN : auth.password === GOOD_PASS;
-            if (!ok) return cb(smtpErr(535, '5.7.3 Authentication unsuccessful'));
-
-            session.mfUser = user;
-            if (!activeByUser.has(user)) activeByUser.set(user, new Map());
-            activeByUser.get(user).set(session.id, ++authSeq);
-            return cb(null, { user });
+            const accept = () => {
+                session.mfUser = user;
+                if (!activeByUser.has(user)) activeByUser.set(user, new Map());
+                activeByUser.get(user).set(session.id, ++authSeq);
+                return cb(null, { user });
+            };
+            const refuse = () => cb(smtpErr(535, '5.7.3 Authentication unsuccessful'));
+            if (auth.method === 'XOAUTH2') {
+                bearerOk(user, auth.accessToken, session.id).then(ok => (ok ? accept() : refuse()), refuse);
+                return undefined;
+            }
+            return auth.password === GOOD_PASS ? accept() : refuse();
         },
 
         onClose(session) {
