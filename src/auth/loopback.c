@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -207,8 +208,12 @@ enum mf_rc loopback_wait(struct loopback *lb, int timeout_s, char **code,
                           "nobody completed the sign-in in the browser within %d s",
                           timeout_s);
     int fd = MHD_quiesce_daemon(lb->d);
-    if (fd >= 0)
+    if (fd >= 0) {
+        /* close() alone may leave the socket listening for a moment: MHD's
+         * thread can still hold it. shutdown() stops listening now. */
+        shutdown(fd, SHUT_RDWR);
         close(fd);
+    }
     if (lb->rc != MF_OK) {
         if (err)
             *err = lb->err;

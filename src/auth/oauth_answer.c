@@ -72,17 +72,17 @@ static const struct {
     {"AADSTS65001", MF_EAUTH, "nobody consented to the app's mail permissions: grant "
      "admin consent under API permissions, or sign in and accept"},
     {"AADSTS50076", MF_EAUTH, "multi-factor authentication is required: sign in again "
-     "interactively (mailfleet login ACCOUNT)"},
+     "interactively"},
     {"AADSTS50079", MF_EAUTH, "the user must register for multi-factor authentication "
      "first, then sign in again"},
     {"AADSTS53003", MF_EAUTH, "a Conditional Access policy blocked the sign-in: the "
      "tenant admin must allow this app or location"},
     {"AADSTS700082", MF_EAUTH, "the refresh token expired after 90 days unused: sign in "
-     "again (mailfleet login ACCOUNT)"},
+     "again"},
     {"AADSTS50173", MF_EAUTH, "the sign-in expired because the password changed: sign "
-     "in again (mailfleet login ACCOUNT)"},
+     "in again"},
     {"AADSTS70043", MF_EAUTH, "a sign-in frequency policy ended the session: sign in "
-     "again (mailfleet login ACCOUNT)"},
+     "again"},
     {"AADSTS50020", MF_EAUTH, "this account is not in the tenant: use --tenant common "
      "(work accounts) or consumers (outlook.com)"},
     {"AADSTS50011", MF_ECONFIG, "the redirect URI is not registered: add "
@@ -226,7 +226,8 @@ enum mf_rc oauth_parse_device_answer(json_t *j, long status, int64_t now,
         !oauth_url_allowed(d->verification_uri_complete))
         d->verification_uri_complete[0] = '\0';
     long long interval = json_seconds(json_object_get(j, "interval"));
-    d->interval_s = interval >= 1 && interval <= 60 ? (int)interval : 5;
+    /* RFC 8628 3.5: never poll faster than asked; absurd values fall back. */
+    d->interval_s = interval >= 1 && interval <= 600 ? (int)interval : 5;
     long long ttl = json_seconds(json_object_get(j, "expires_in"));
     d->expires_at = now + (ttl > 0 && ttl <= 3600 ? ttl : 900);
     return MF_OK;

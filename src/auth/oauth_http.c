@@ -36,9 +36,13 @@ bool oauth_url_allowed(const char *url)
     if (strncasecmp(url, "http://", 7) != 0)
         return false;
     const char *host = url + 7;
-    size_t len = strcspn(host, ":/?#");
-    if (host[0] == '[')
-        len = strcspn(host, "]") + 1;
+    size_t authority = strcspn(host, "/?#");
+    /* "http://localhost:x@evil.com/" goes to evil.com: no userinfo here */
+    if (memchr(host, '@', authority))
+        return false;
+    size_t len = host[0] == '[' ? strcspn(host, "]") + 1 : strcspn(host, ":/?#");
+    if (len > authority || (host[len] != '\0' && host[len] != ':' && len != authority))
+        return false;
     return host_is_loopback(host, len);
 }
 

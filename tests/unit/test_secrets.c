@@ -268,7 +268,7 @@ static void test_migration_from_schema_1_keeps_accounts(void **state)
     struct mf_err e;
     struct store *st = store_open(db, &e);
     assert_non_null(st);
-    assert_int_equal(store_schema_version(st), 2);
+    assert_int_equal(store_schema_version(st), STORE_SCHEMA_VERSION);
     struct store_account a;
     assert_int_equal(store_account_get(st, "old", &a, &e), MF_OK);
     assert_int_equal(a.port, 465);
