@@ -48,6 +48,10 @@ keep
 [ -f "$MAILFLEET_KEY_FILE" ] && [ "$(stat -c %a "$MAILFLEET_KEY_FILE")" = 600 ] &&
   ok key-file-created-0600 || { out="mode $(stat -c %a "$MAILFLEET_KEY_FILE" 2>&1)"; fail key-file-created-0600 "not 0600"; }
 
+n=store-file-private
+out="db $(stat -c %a "$MAILFLEET_DB") dir $(stat -c %a "$(dirname "$MAILFLEET_DB")")"
+[ "$(stat -c %a "$MAILFLEET_DB")" = 600 ] && ok $n || fail $n "the store is not 0600"
+
 n=account-list-shows-expiry-not-token
 check $n 0 "$MF" account list &&
   expect $n 'oauth oidc/browser, token [0-9]+ min \+ refresh' && ok $n
