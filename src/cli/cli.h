@@ -124,6 +124,15 @@ int cmd_account(const struct cli_global *g, int argc, char **argv);
 int cmd_providers(const struct cli_global *g, int argc, char **argv);
 int cmd_explain(const struct cli_global *g, int argc, char **argv);
 int cmd_login(const struct cli_global *g, int argc, char **argv);
+int cmd_mailbox(const struct cli_global *g, int argc, char **argv);
+int cmd_campaign(const struct cli_global *g, int argc, char **argv);
+int cmd_leads(const struct cli_global *g, int argc, char **argv);
+int cmd_lead(const struct cli_global *g, int argc, char **argv);
+int cmd_suppress(const struct cli_global *g, int argc, char **argv);
+int cmd_outbox(const struct cli_global *g, int argc, char **argv);
+int cmd_run(const struct cli_global *g, int argc, char **argv);
+int cmd_status(const struct cli_global *g, int argc, char **argv);
+int cmd_plan(const struct cli_global *g, int argc, char **argv);
 int cmd_logout(const struct cli_global *g, int argc, char **argv);
 
 #endif

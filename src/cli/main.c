@@ -19,6 +19,15 @@ static const char usage[] =
     "  login ACCOUNT           sign in with OAuth 2.0 (device code, browser, app-only)\n"
     "  logout ACCOUNT          forget (and revoke) the account's OAuth tokens\n"
     "  account add|list|remove saved accounts; secrets only encrypted\n"
+    "  mailbox import|add|list|pause|resume   sending mailboxes and their limits\n"
+    "  campaign create|start|pause|resume|list   sequences from a YAML file\n"
+    "  leads import FILE --campaign NAME       enrol a CSV of leads\n"
+    "  run                     send the active campaigns within every limit\n"
+    "  status                  mailboxes, limits, sequences, outbox\n"
+    "  plan [--hours N]        what run would send, by whom, when (sends nothing)\n"
+    "  lead show ADDRESS       a lead's sequences and history\n"
+    "  suppress add|remove|list   the do-not-send list\n"
+    "  outbox list|resolve     messages whose fate is unknown\n"
     "  providers [ID]          provider presets: servers, sign-in, sending limits\n"
     "  explain \"REPLY\"         what a server reply means and how to fix it\n"
     "\n"
@@ -71,6 +80,9 @@ int main(int argc, char **argv)
         {"test", cmd_test}, {"send", cmd_send}, {"sendmail", cmd_sendmail},
         {"account", cmd_account}, {"providers", cmd_providers},
         {"explain", cmd_explain}, {"login", cmd_login}, {"logout", cmd_logout},
+        {"mailbox", cmd_mailbox}, {"campaign", cmd_campaign}, {"leads", cmd_leads},
+        {"lead", cmd_lead}, {"suppress", cmd_suppress}, {"outbox", cmd_outbox},
+        {"run", cmd_run}, {"status", cmd_status}, {"plan", cmd_plan},
     };
     for (size_t k = 0; k < sizeof cmds / sizeof *cmds; k++)
         if (strcmp(argv[i], cmds[k].name) == 0) {

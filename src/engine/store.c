@@ -59,6 +59,113 @@ static const char *const migrations[] = {
     "  cafile TEXT NOT NULL DEFAULT '',"
     "  updated_at INTEGER NOT NULL"
     ");",
+    /* 2 -> 3: the sending engine. Times are unix seconds unless named _ms. */
+    "CREATE TABLE tenants ("
+    "  name TEXT PRIMARY KEY NOT NULL,"
+    "  daily_external_cap INTEGER NOT NULL CHECK (daily_external_cap >= 0)"
+    ");"
+    "CREATE TABLE mailboxes ("
+    "  account TEXT PRIMARY KEY NOT NULL REFERENCES accounts(name)"
+    "    ON DELETE CASCADE ON UPDATE CASCADE,"
+    "  tenant TEXT NOT NULL DEFAULT '',"
+    "  timezone TEXT NOT NULL DEFAULT 'UTC',"
+    "  per_minute INTEGER NOT NULL CHECK (per_minute >= 1),"
+    "  rcpt_per_day INTEGER NOT NULL CHECK (rcpt_per_day >= 1),"
+    "  max_connections INTEGER NOT NULL CHECK (max_connections >= 1),"
+    "  daily_cap INTEGER NOT NULL CHECK (daily_cap >= 0),"
+    "  ramp_start INTEGER NOT NULL DEFAULT 0,"
+    "  ramp_days INTEGER NOT NULL DEFAULT 0,"
+    "  started_at INTEGER NOT NULL,"
+    "  status TEXT NOT NULL DEFAULT 'active' CHECK (status IN ('active','paused')),"
+    "  pause_reason TEXT NOT NULL DEFAULT '',"
+    "  backoff_until INTEGER NOT NULL DEFAULT 0,"
+    "  backoff_s INTEGER NOT NULL DEFAULT 0,"
+    "  next_send_at INTEGER NOT NULL DEFAULT 0"
+    ");"
+    "CREATE TABLE leads ("
+    "  id INTEGER PRIMARY KEY,"
+    "  address TEXT NOT NULL UNIQUE,"
+    "  domain TEXT NOT NULL,"
+    "  fields TEXT NOT NULL DEFAULT '{}',"
+    "  timezone TEXT NOT NULL DEFAULT '',"
+    "  status TEXT NOT NULL DEFAULT 'active' CHECK (status IN"
+    "    ('active','replied','bounced','unsubscribed','complained')),"
+    "  created_at INTEGER NOT NULL"
+    ");"
+    "CREATE INDEX leads_domain ON leads(domain);"
+    "CREATE TABLE suppression ("
+    "  value TEXT PRIMARY KEY NOT NULL,"
+    "  reason TEXT NOT NULL DEFAULT '',"
+    "  created_at INTEGER NOT NULL"
+    ");"
+    "CREATE TABLE campaigns ("
+    "  id INTEGER PRIMARY KEY,"
+    "  name TEXT NOT NULL UNIQUE,"
+    "  spec TEXT NOT NULL,"
+    "  nsteps INTEGER NOT NULL CHECK (nsteps >= 1),"
+    "  status TEXT NOT NULL DEFAULT 'draft' CHECK (status IN"
+    "    ('draft','active','paused','done')),"
+    "  pause_reason TEXT NOT NULL DEFAULT '',"
+    "  created_at INTEGER NOT NULL"
+    ");"
+    "CREATE TABLE enrollments ("
+    "  id INTEGER PRIMARY KEY,"
+    "  campaign_id INTEGER NOT NULL REFERENCES campaigns(id) ON DELETE CASCADE,"
+    "  lead_id INTEGER NOT NULL REFERENCES leads(id) ON DELETE CASCADE,"
+    "  mailbox TEXT NOT NULL DEFAULT '',"
+    "  next_step INTEGER NOT NULL DEFAULT 0,"
+    "  next_due INTEGER NOT NULL DEFAULT 0,"
+    "  state TEXT NOT NULL DEFAULT 'active' CHECK (state IN"
+    "    ('active','sending','done','stopped','skipped')),"
+    "  reason TEXT NOT NULL DEFAULT '',"
+    "  thread_id TEXT NOT NULL DEFAULT '',"
+    "  thread_subject TEXT NOT NULL DEFAULT '',"
+    "  last_message_id TEXT NOT NULL DEFAULT '',"
+    "  UNIQUE (campaign_id, lead_id)"
+    ");"
+    "CREATE INDEX enrollments_due ON enrollments(state, next_due);"
+    "CREATE TABLE outbox ("
+    "  id INTEGER PRIMARY KEY,"
+    "  enrollment_id INTEGER NOT NULL REFERENCES enrollments(id) ON DELETE CASCADE,"
+    "  step INTEGER NOT NULL,"
+    "  mailbox TEXT NOT NULL,"
+    "  message_id TEXT NOT NULL UNIQUE,"
+    "  sender TEXT NOT NULL,"
+    "  rcpt TEXT NOT NULL,"
+    "  subject TEXT NOT NULL DEFAULT '',"
+    "  raw BLOB NOT NULL,"
+    "  state TEXT NOT NULL CHECK (state IN"
+    "    ('queued','sending','data_sent','sent','failed','unknown')),"
+    "  attempts INTEGER NOT NULL DEFAULT 0,"
+    "  last_error TEXT NOT NULL DEFAULT '',"
+    "  created_at INTEGER NOT NULL,"
+    "  updated_at INTEGER NOT NULL,"
+    "  UNIQUE (enrollment_id, step)"
+    ");"
+    "CREATE INDEX outbox_state ON outbox(state, mailbox);"
+    "CREATE TABLE send_log ("
+    "  id INTEGER PRIMARY KEY,"
+    "  mailbox TEXT NOT NULL,"
+    "  tenant TEXT NOT NULL DEFAULT '',"
+    "  at_ms INTEGER NOT NULL,"
+    "  rcpts INTEGER NOT NULL,"
+    "  external INTEGER NOT NULL,"
+    "  outbox_id INTEGER"
+    ");"
+    "CREATE INDEX send_log_mailbox ON send_log(mailbox, at_ms);"
+    "CREATE INDEX send_log_tenant ON send_log(tenant, at_ms);"
+    "CREATE TABLE events ("
+    "  id INTEGER PRIMARY KEY,"
+    "  at INTEGER NOT NULL,"
+    "  kind TEXT NOT NULL,"
+    "  lead_id INTEGER,"
+    "  campaign_id INTEGER,"
+    "  mailbox TEXT NOT NULL DEFAULT '',"
+    "  outbox_id INTEGER,"
+    "  detail TEXT NOT NULL DEFAULT '',"
+    "  source_key TEXT UNIQUE"
+    ");"
+    "CREATE INDEX events_lead ON events(lead_id, at);",
 };
 _Static_assert(sizeof migrations / sizeof *migrations == STORE_SCHEMA_VERSION,
                "one migration per schema version");
@@ -251,11 +358,40 @@ struct store *store_open(const char *path, struct mf_err *err)
     sqlite3_busy_timeout(st->db, 5000);
     chmod(path, 0600);
     if (check_ownership(st, path, err) != MF_OK ||
-        exec(st, "PRAGMA journal_mode=WAL; PRAGMA foreign_keys=ON;", err) != MF_OK ||
+        exec(st, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"
+                 " PRAGMA foreign_keys=ON;", err) != MF_OK ||
         migrate(st, path, err) != MF_OK) {
         store_close(st);
         return NULL;
     }
+    for (int i = 0; i < S_COUNT; i++)
+        if (sqlite3_prepare_v3(st->db, stmt_sql[i], -1, SQLITE_PREPARE_PERSISTENT,
+                               &st->stmt[i], NULL) != SQLITE_OK) {
+            store_db_error(st, err, "preparing statements");
+            store_close(st);
+            return NULL;
+        }
+    return st;
+}
+
+struct store *store_open_copy(struct store *src, struct mf_err *err)
+{
+    struct store *st = calloc(1, sizeof *st);
+    if (!st || sqlite3_open(":memory:", &st->db) != SQLITE_OK) {
+        mf_err_set(err, MF_ENOMEM, MF_LAYER_INTERNAL, "cannot make an in-memory store");
+        store_close(st);
+        return NULL;
+    }
+    sqlite3_backup *b = sqlite3_backup_init(st->db, "main", src->db, "main");
+    int rc = b ? sqlite3_backup_step(b, -1) : SQLITE_ERROR;
+    sqlite3_backup_finish(b);
+    if (rc != SQLITE_DONE) {
+        store_db_error(st, err, "copying the store");
+        store_close(st);
+        return NULL;
+    }
+    st->version = src->version;
+    exec(st, "PRAGMA foreign_keys=ON;", NULL);
     for (int i = 0; i < S_COUNT; i++)
         if (sqlite3_prepare_v3(st->db, stmt_sql[i], -1, SQLITE_PREPARE_PERSISTENT,
                                &st->stmt[i], NULL) != SQLITE_OK) {
@@ -272,6 +408,8 @@ void store_close(struct store *st)
         return;
     for (int i = 0; i < S_COUNT; i++)
         sqlite3_finalize(st->stmt[i]);
+    for (int i = 0; i < L_COUNT; i++)
+        sqlite3_finalize(st->lazy[i]);
     sqlite3_close(st->db);
     free(st);
 }

@@ -26,7 +26,7 @@
 
 struct store;
 
-#define STORE_SCHEMA_VERSION 2
+#define STORE_SCHEMA_VERSION 3
 
 /* Opens (creating directories and the file when missing) and migrates.
  * path NULL → store_default_path(). MF_ESTORE / MF_EIO with the reason. */
@@ -39,6 +39,10 @@ void store_close(struct store *st);
 const char *store_default_path(char *buf, size_t size);
 
 int store_schema_version(struct store *st);
+
+/* A private in-memory copy of the store (for `plan`: the engine runs on it
+ * with a simulated clock, and nothing reaches the real file). */
+struct store *store_open_copy(struct store *src, struct mf_err *err);
 
 struct store_account {
     char name[64];           /* the user's handle: "work", "me@contoso.com" */
@@ -135,5 +139,224 @@ enum mf_rc store_oauth_get(struct store *st, const char *account,
                            struct store_oauth *out, struct mf_err *err);
 enum mf_rc store_oauth_delete(struct store *st, const char *account,
                               struct mf_err *err);
+
+/* ---- the sending engine's tables ------------------------------------------ */
+
+/* A mailbox is an account that sends for campaigns, with its limits. */
+struct store_mailbox {
+    char account[64];
+    char tenant[128];          /* "" = no tenant-wide cap */
+    char timezone[64];         /* IANA zone, for ramp days and "today" */
+    int per_minute;            /* provider: messages per 60 s (M365: 30) */
+    int rcpt_per_day;          /* provider: recipients per rolling 24 h (10,000) */
+    int max_connections;       /* provider: concurrent connections (3) */
+    int daily_cap;             /* the user's cap: messages per rolling 24 h */
+    int ramp_start;            /* day-1 allowance; 0 = no ramp */
+    int ramp_days;             /* days to reach daily_cap */
+    int64_t started_at;        /* ramp day 1 */
+    char status[16];           /* "active", "paused" */
+    char pause_reason[512];
+    int64_t backoff_until;     /* no sends before this (4xx storms) */
+    int backoff_s;             /* the current backoff step, 0 = none */
+    int64_t next_send_at;      /* the random gap: no send before this */
+};
+
+enum mf_rc store_mailbox_put(struct store *st, const struct store_mailbox *m,
+                             struct mf_err *err);
+/* MF_ENOTFOUND when the account is not a mailbox. */
+enum mf_rc store_mailbox_get(struct store *st, const char *account,
+                             struct store_mailbox *out, struct mf_err *err);
+typedef int (*store_mailbox_cb)(void *ctx, const struct store_mailbox *m);
+enum mf_rc store_mailbox_list(struct store *st, store_mailbox_cb cb, void *ctx,
+                              struct mf_err *err);
+/* status "active" clears the reason and the backoff. */
+enum mf_rc store_mailbox_set_status(struct store *st, const char *account,
+                                    const char *status, const char *reason,
+                                    struct mf_err *err);
+enum mf_rc store_mailbox_set_backoff(struct store *st, const char *account,
+                                     int64_t until, int backoff_s, struct mf_err *err);
+enum mf_rc store_mailbox_set_next_send(struct store *st, const char *account,
+                                       int64_t at, struct mf_err *err);
+
+enum mf_rc store_tenant_put(struct store *st, const char *name, int daily_external_cap,
+                            struct mf_err *err);
+/* *cap = -1 when the tenant has no cap. */
+enum mf_rc store_tenant_cap(struct store *st, const char *name, int *cap,
+                            struct mf_err *err);
+
+struct store_lead {
+    int64_t id;
+    char address[320];         /* normalised */
+    char domain[256];
+    char *fields;              /* JSON object text; owned (store_lead_clear) */
+    char timezone[64];
+    char status[16];           /* active, replied, bounced, unsubscribed, complained */
+    int64_t created_at;
+};
+void store_lead_clear(struct store_lead *l);
+
+/* Inserts a lead unless its address exists: *id is the row either way,
+ * *inserted says which. fields: a JSON object text. */
+enum mf_rc store_lead_add(struct store *st, const char *address, const char *domain,
+                          const char *fields, const char *timezone, int64_t *id,
+                          bool *inserted, struct mf_err *err);
+enum mf_rc store_lead_get(struct store *st, int64_t id, struct store_lead *out,
+                          struct mf_err *err);
+enum mf_rc store_lead_by_address(struct store *st, const char *address,
+                                 struct store_lead *out, struct mf_err *err);
+/* The highest lead id (0 when there is none). */
+enum mf_rc store_lead_max_id(struct store *st, int64_t *id, struct mf_err *err);
+enum mf_rc store_lead_set_status(struct store *st, int64_t id, const char *status,
+                                 struct mf_err *err);
+
+/* Suppression: a normalised address, or "@domain" for a whole domain. */
+enum mf_rc store_suppress_add(struct store *st, const char *value, const char *reason,
+                              struct mf_err *err);
+enum mf_rc store_suppress_remove(struct store *st, const char *value, struct mf_err *err);
+/* *reason (may be NULL) gets why when suppressed. */
+enum mf_rc store_suppressed(struct store *st, const char *address, const char *domain,
+                            bool *yes, char *reason, size_t reason_size,
+                            struct mf_err *err);
+typedef int (*store_suppress_cb)(void *ctx, const char *value, const char *reason,
+                                 int64_t created_at);
+enum mf_rc store_suppress_list(struct store *st, store_suppress_cb cb, void *ctx,
+                               struct mf_err *err);
+
+struct store_campaign {
+    int64_t id;
+    char name[65];
+    char *spec;                /* the campaign file's text; owned (store_campaign_clear) */
+    int nsteps;
+    char status[16];           /* draft, active, paused, done */
+    char pause_reason[512];
+    int64_t created_at;
+};
+void store_campaign_clear(struct store_campaign *c);
+
+/* Inserts, or replaces the spec of a campaign of that name (keeps status). */
+enum mf_rc store_campaign_put(struct store *st, const char *name, const char *spec,
+                              int nsteps, int64_t *id, struct mf_err *err);
+enum mf_rc store_campaign_get(struct store *st, const char *name,
+                              struct store_campaign *out, struct mf_err *err);
+enum mf_rc store_campaign_by_id(struct store *st, int64_t id, struct store_campaign *out,
+                                struct mf_err *err);
+typedef int (*store_campaign_cb)(void *ctx, const struct store_campaign *c);
+enum mf_rc store_campaign_list(struct store *st, store_campaign_cb cb, void *ctx,
+                               struct mf_err *err);
+enum mf_rc store_campaign_set_status(struct store *st, int64_t id, const char *status,
+                                     const char *reason, struct mf_err *err);
+
+struct store_enrollment {
+    int64_t id, campaign_id, lead_id;
+    char mailbox[64];          /* "" until the first touch picks one */
+    int next_step;             /* 0-based */
+    int64_t next_due;
+    char state[16];            /* active, sending, done, stopped, skipped */
+    char reason[256];
+    char thread_id[256];       /* Message-ID of the first touch, with <> */
+    char thread_subject[512];
+    char last_message_id[256];
+};
+
+/* Enrols a lead (no-op when already enrolled; *inserted says which). */
+enum mf_rc store_enroll(struct store *st, int64_t campaign_id, int64_t lead_id,
+                        int64_t due, bool *inserted, struct mf_err *err);
+/* Active enrollments of active campaigns due by `until`, oldest due first,
+ * at most limit. */
+typedef int (*store_enrollment_cb)(void *ctx, const struct store_enrollment *e);
+enum mf_rc store_enrollments_due(struct store *st, int64_t until, int limit,
+                                 store_enrollment_cb cb, void *ctx, struct mf_err *err);
+enum mf_rc store_enrollment_get(struct store *st, int64_t id, struct store_enrollment *out,
+                                struct mf_err *err);
+enum mf_rc store_enrollment_update(struct store *st, const struct store_enrollment *e,
+                                   struct mf_err *err);
+/* Stops every active enrollment of a lead (campaign_id 0 = all campaigns). */
+enum mf_rc store_enrollments_stop_lead(struct store *st, int64_t lead_id,
+                                       int64_t campaign_id, const char *reason,
+                                       struct mf_err *err);
+enum mf_rc store_enrollments_of_lead(struct store *st, int64_t lead_id,
+                                     store_enrollment_cb cb, void *ctx, struct mf_err *err);
+/* Enrollments still to go (active or sending) in active campaigns, and the
+ * earliest next_due among the active ones (0 when none). */
+enum mf_rc store_enrollments_open(struct store *st, int64_t *open, int64_t *next_due,
+                                  struct mf_err *err);
+/* Per campaign: enrollments by state and by next step. */
+typedef int (*store_count_cb)(void *ctx, int64_t campaign_id, const char *state,
+                              int step, int64_t count);
+enum mf_rc store_enrollment_counts(struct store *st, store_count_cb cb, void *ctx,
+                                   struct mf_err *err);
+
+/* The outbox: queued -> sending -> data_sent -> sent | failed, and unknown
+ * (a connection lost after the final dot: maybe delivered, never resent). */
+struct store_outbox {
+    int64_t id, enrollment_id;
+    int step;
+    char mailbox[64];
+    char message_id[256];
+    char sender[320];
+    char rcpt[320];
+    char subject[512];
+    char *raw;                 /* the message; owned (store_outbox_clear) */
+    size_t raw_len;
+    char state[16];
+    int attempts;
+    char last_error[512];
+    int64_t created_at, updated_at;
+};
+void store_outbox_clear(struct store_outbox *o);
+
+enum mf_rc store_outbox_add(struct store *st, const struct store_outbox *o, int64_t *id,
+                            struct mf_err *err);
+/* error may be NULL (kept). attempts_inc adds one attempt. */
+enum mf_rc store_outbox_set_state(struct store *st, int64_t id, const char *state,
+                                  const char *error, bool attempts_inc, struct mf_err *err);
+enum mf_rc store_outbox_get(struct store *st, int64_t id, struct store_outbox *out,
+                            struct mf_err *err);
+/* Removes a message that was never sent (its first touch goes elsewhere). */
+enum mf_rc store_outbox_delete(struct store *st, int64_t id, struct mf_err *err);
+/* Messages of a mailbox in queued, sending or data_sent: about to count. */
+enum mf_rc store_outbox_pending(struct store *st, const char *mailbox, int64_t *count,
+                                struct mf_err *err);
+/* Mailboxes with queued messages, in name order. */
+typedef int (*store_name_cb)(void *ctx, const char *name, int64_t count);
+enum mf_rc store_outbox_queued_mailboxes(struct store *st, store_name_cb cb, void *ctx,
+                                         struct mf_err *err);
+/* Rows in a state (mailbox NULL = any), oldest first, at most limit; the
+ * callback's row (raw included) is borrowed. */
+typedef int (*store_outbox_cb)(void *ctx, const struct store_outbox *o);
+enum mf_rc store_outbox_by_state(struct store *st, const char *state, const char *mailbox,
+                                 int limit, store_outbox_cb cb, void *ctx,
+                                 struct mf_err *err);
+/* At start-up: sending -> queued (nothing was sent), data_sent -> unknown. */
+enum mf_rc store_outbox_recover(struct store *st, int *requeued, int *unknown,
+                                struct mf_err *err);
+typedef int (*store_state_count_cb)(void *ctx, const char *state, int64_t count);
+enum mf_rc store_outbox_counts(struct store *st, store_state_count_cb cb, void *ctx,
+                               struct mf_err *err);
+
+/* The send log: the truth for every rate window. */
+enum mf_rc store_sendlog_add(struct store *st, const char *mailbox, const char *tenant,
+                             int64_t at_ms, int rcpts, int external, int64_t outbox_id,
+                             struct mf_err *err);
+/* Messages and recipients of a mailbox since since_ms. */
+enum mf_rc store_sendlog_mailbox(struct store *st, const char *mailbox, int64_t since_ms,
+                                 int64_t *msgs, int64_t *rcpts, struct mf_err *err);
+/* External recipients of a tenant since since_ms. */
+enum mf_rc store_sendlog_tenant(struct store *st, const char *tenant, int64_t since_ms,
+                                int64_t *external, struct mf_err *err);
+/* The at_ms of the mailbox's n-th most recent send (n >= 1), 0 if fewer. */
+enum mf_rc store_sendlog_nth_last(struct store *st, const char *mailbox, int n,
+                                  int64_t *at_ms, struct mf_err *err);
+
+/* Events; source_key (may be NULL) makes an event idempotent: a second add
+ * with the same key is a no-op and *inserted is false. */
+enum mf_rc store_event_add(struct store *st, const char *kind, int64_t lead_id,
+                           int64_t campaign_id, const char *mailbox, int64_t outbox_id,
+                           const char *detail, const char *source_key, bool *inserted,
+                           struct mf_err *err);
+typedef int (*store_event_cb)(void *ctx, int64_t at, const char *kind, int64_t campaign_id,
+                              const char *mailbox, const char *detail);
+enum mf_rc store_events_of_lead(struct store *st, int64_t lead_id, store_event_cb cb,
+                                void *ctx, struct mf_err *err);
 
 #endif

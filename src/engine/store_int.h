@@ -17,11 +17,36 @@ enum stmt_id {
     S_OAUTH_GET, S_OAUTH_DELETE, S_COUNT
 };
 
+/* Statements of the engine's tables, prepared on first use (store_lazy). */
+enum lazy_id {
+    L_MAILBOX_PUT, L_MAILBOX_GET, L_MAILBOX_LIST, L_MAILBOX_STATUS, L_MAILBOX_BACKOFF,
+    L_MAILBOX_NEXT_SEND, L_TENANT_PUT, L_TENANT_GET,
+    L_LEAD_INSERT, L_LEAD_BY_ADDRESS, L_LEAD_GET, L_LEAD_STATUS,
+    L_SUPPRESS_ADD, L_SUPPRESS_REMOVE, L_SUPPRESS_LIST, L_SUPPRESS_CHECK,
+    L_CAMPAIGN_PUT, L_CAMPAIGN_GET, L_CAMPAIGN_BY_ID, L_CAMPAIGN_LIST, L_CAMPAIGN_STATUS,
+    L_ENROLL, L_ENROLL_DUE, L_ENROLL_UPDATE, L_ENROLL_GET, L_ENROLL_STOP_LEAD,
+    L_ENROLL_COUNTS, L_ENROLL_BY_LEAD,
+    L_OUTBOX_ADD, L_OUTBOX_STATE, L_OUTBOX_BY_STATE, L_OUTBOX_RECOVER_SENDING,
+    L_OUTBOX_RECOVER_DATA, L_OUTBOX_GET, L_OUTBOX_COUNTS,
+    L_SENDLOG_ADD, L_SENDLOG_MAILBOX, L_SENDLOG_TENANT, L_SENDLOG_LAST,
+    L_EVENT_ADD, L_EVENT_BY_LEAD, L_OUTBOX_DELETE, L_OUTBOX_PENDING, L_OUTBOX_QUEUED_MB, L_ENROLL_OPEN, L_LEAD_MAX,
+    L_COUNT
+};
+
 struct store {
     sqlite3 *db;
     sqlite3_stmt *stmt[S_COUNT];
+    sqlite3_stmt *lazy[L_COUNT];
     int version;
 };
+
+/* The statement for slot id, prepared from sql on first use; NULL (with
+ * *err set) when it does not prepare. Reset and unbound before it is
+ * handed out. */
+sqlite3_stmt *store_lazy(struct store *st, enum lazy_id id, const char *sql,
+                         struct mf_err *err);
+/* Steps a statement that returns no row; resets it. SQLITE_DONE on success. */
+int store_step_done(sqlite3_stmt *s);
 
 enum mf_rc store_db_error(struct store *st, struct mf_err *err, const char *what);
 /* Copies column col as text into dst (truncating; NULL reads as ""). */

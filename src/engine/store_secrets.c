@@ -6,6 +6,8 @@
 #include "engine/store_int.h"
 #include "util/clock.h"
 
+static int step_done(sqlite3_stmt *s);
+
 static enum mf_rc exec_simple(struct store *st, const char *sql, struct mf_err *err)
 {
     if (sqlite3_exec(st->db, sql, NULL, NULL, NULL) == SQLITE_OK)
@@ -30,6 +32,25 @@ void store_rollback(struct store *st)
 {
     if (!sqlite3_get_autocommit(st->db))
         sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
+}
+
+sqlite3_stmt *store_lazy(struct store *st, enum lazy_id id, const char *sql,
+                         struct mf_err *err)
+{
+    if (!st->lazy[id] &&
+        sqlite3_prepare_v3(st->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &st->lazy[id],
+                           NULL) != SQLITE_OK) {
+        store_db_error(st, err, "preparing a statement");
+        return NULL;
+    }
+    sqlite3_reset(st->lazy[id]);
+    sqlite3_clear_bindings(st->lazy[id]);
+    return st->lazy[id];
+}
+
+int store_step_done(sqlite3_stmt *s)
+{
+    return step_done(s);
 }
 
 /* Runs a statement that returns no rows and resets it. */

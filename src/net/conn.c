@@ -280,9 +280,10 @@ static void on_event(struct bufferevent *bev, short what, void *arg)
         return;
     }
     if (what & BEV_EVENT_EOF) {
-        /* flush what arrived with the FIN before reporting the end */
-        on_read(c->bev, c);
+        /* flush what arrived with the FIN before reporting the end; the
+         * bracket spans both, so a conn_free() while reading is deferred */
         enter(c);
+        on_read(c->bev, c);
         if (!c->dead && c->cb.on_eof)
             c->cb.on_eof(c->ctx);
         leave(c);

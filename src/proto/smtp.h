@@ -67,6 +67,11 @@ typedef void (*smtp_trace_fn)(void *ctx, char dir, const char *line,
                               size_t len);
 typedef void (*smtp_state_fn)(void *ctx, enum smtp_state from,
                               enum smtp_state to);
+struct smtp_msg;
+/* Called once per message just before its end-of-data line is queued:
+ * until then nothing the server may accept has left. A sender that must
+ * never send twice records "the message may now be delivered" here. */
+typedef void (*smtp_msg_fn)(void *ctx, const struct smtp_msg *m);
 
 struct smtp_cfg {
     const char *helo_name;        /* EHLO argument; "localhost" if NULL */
@@ -80,6 +85,7 @@ struct smtp_cfg {
     size_t max_reply_lines;       /* 0 → 128 */
     smtp_trace_fn trace;          /* optional */
     smtp_state_fn on_state;       /* optional */
+    smtp_msg_fn on_data_end;      /* optional */
     void *ctx;                    /* passed to the hooks */
 };
 

@@ -248,6 +248,8 @@ static bool stream_body(struct smtp *s, struct msg_slot *slot)
     smtp_core_trace(s, 'C', note, (size_t)nl);
     if (smtp_tx_push_pend(s, P_BODY, slot_seq(s, slot)) != MF_OK)
         return false;
+    if (s->cfg.on_data_end)
+        s->cfg.on_data_end(s->cfg.ctx, slot->m);
     smtp_core_send_line(s, ".", NULL);
     slot->next = NX_AWAIT_FINAL;
     return true;

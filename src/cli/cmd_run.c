@@ -1,0 +1,322 @@
+/* `mailfleet run`, `status` and `plan`: the sending engine for people. */
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "auth/secrets.h"
+#include "cli/cli.h"
+#include "engine/engine.h"
+#include "engine/sched.h"
+#include "util/clock.h"
+
+static const char run_usage[] =
+    "usage: mailfleet run [--until-idle] [--for SECONDS] [--cafile PEM] [--insecure]\n"
+    "                     [--clock-speed N] [--no-gap]\n"
+    "\n"
+    "Sends the active campaigns: first touches spread over the mailboxes with\n"
+    "the most spare capacity, follow-ups from the mailbox that sent the first\n"
+    "touch, in its thread, inside each lead's send window, never over any\n"
+    "limit (mailfleet status shows them). Ctrl-C or SIGTERM finishes what is in\n"
+    "flight and stops; a crash loses nothing and never sends a message twice.\n"
+    "\n"
+    "  --until-idle       stop when every sequence is finished\n"
+    "  --for SECONDS      stop after this long\n"
+    "  --cafile PEM       extra CA certificates for the mail servers\n"
+    "  --no-gap           no random gap between a mailbox's sends (benchmarks and\n"
+    "                     tests against your own servers; limits still hold)\n"
+    "  --clock-speed N    run the schedule N times faster than real time (demos,\n"
+    "                     tests: windows, gaps, delays and ramps pass quickly;\n"
+    "                     providers' real limits still hold at their servers)\n";
+
+static volatile sig_atomic_t stop_flag;
+
+static void on_signal(int sig)
+{
+    (void)sig;
+    stop_flag = 1;
+}
+
+struct fast_clock {
+    int64_t start_wall;
+    double start_ms;
+    double speed;
+};
+
+static int64_t fast_now(void *ctx)
+{
+    struct fast_clock *c = ctx;
+    return c->start_wall + (int64_t)((mf_now_ms() - c->start_ms) * c->speed / 1000.0);
+}
+
+static int64_t fast_now_ms(void *ctx)
+{
+    struct fast_clock *c = ctx;
+    return c->start_wall * 1000 + (int64_t)((mf_now_ms() - c->start_ms) * c->speed);
+}
+
+static void print_note(void *ctx, const char *line)
+{
+    struct fast_clock *c = ctx;
+    time_t t = c ? (time_t)fast_now(c) : (time_t)mf_wall_seconds();
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    printf("%04d-%02d-%02d %02d:%02d:%02dZ %s\n", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
+           tm.tm_hour, tm.tm_min, tm.tm_sec, line);
+    fflush(stdout);
+}
+
+/* Opens the store and (when there is a key) the secrets. */
+static struct store *open_engine_store(const struct cli_global *g, struct secrets **sec)
+{
+    struct store *st = cli_open_store(g);
+    *sec = NULL;
+    if (!st)
+        return NULL;
+    struct mf_err e;
+    mf_err_clear(&e);
+    *sec = secrets_open(st, &e);
+    if (!*sec)
+        fprintf(stderr, "mailfleet: warning: %s (only passwords from the environment or "
+                        "files will work)\n", e.detail);
+    return st;
+}
+
+int cmd_run(const struct cli_global *g, int argc, char **argv)
+{
+    bool until_idle = false, insecure = false, no_gap = false;
+    const char *cafile = NULL;
+    double speed = 1;
+    long for_s = 0;
+    for (int i = 1; i < argc; i++) {
+        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (!strcmp(argv[i], "--until-idle"))
+            until_idle = true;
+        else if (!strcmp(argv[i], "--insecure"))
+            insecure = true;
+        else if (!strcmp(argv[i], "--no-gap"))
+            no_gap = true;
+        else if (!strcmp(argv[i], "--cafile") && v)
+            cafile = argv[++i];
+        else if (!strcmp(argv[i], "--for") && v && (for_s = strtol(v, NULL, 10)) > 0)
+            i++;
+        else if (!strcmp(argv[i], "--clock-speed") && v && (speed = strtod(v, NULL)) >= 1 &&
+                 speed <= 1e6)
+            i++;
+        else {
+            bool help = !strcmp(argv[i], "--help") || !strcmp(argv[i], "-h");
+            fputs(run_usage, help ? stdout : stderr);
+            return help ? CLI_OK : CLI_USAGE;
+        }
+    }
+    struct secrets *sec = NULL;
+    struct store *st = open_engine_store(g, &sec);
+    if (!st)
+        return CLI_CONFIG;
+    struct fast_clock clock = {.start_wall = mf_wall_seconds(), .start_ms = mf_now_ms(),
+                               .speed = speed};
+    struct engine_cfg cfg = {.st = st, .sec = sec, .cafile = cafile, .insecure = insecure,
+                             .clock = speed > 1 ? fast_now : NULL,
+                             .clock_ms = speed > 1 ? fast_now_ms : NULL, .clock_ctx = &clock,
+                             .ignore_gap = no_gap,
+                             .note = print_note, .note_ctx = speed > 1 ? &clock : NULL};
+    struct mf_err e;
+    mf_err_clear(&e);
+    struct engine *en = engine_new(&cfg, &e);
+    int rc = CLI_OK;
+    int requeued = 0, unknown = 0;
+    if (!en || engine_recover(en, &requeued, &unknown, &e) != MF_OK) {
+        fprintf(stderr, "mailfleet: %s\n", e.detail);
+        rc = CLI_SOFTWARE;
+    } else {
+        signal(SIGINT, on_signal);
+        signal(SIGTERM, on_signal);
+        signal(SIGPIPE, SIG_IGN);
+        int64_t until = for_s ? fast_now(&clock) + (int64_t)(for_s * speed) : 0;
+        if (engine_run(en, until, until_idle, &stop_flag, &e) != MF_OK) {
+            fprintf(stderr, "mailfleet: %s\n", e.detail);
+            rc = CLI_SOFTWARE;
+        }
+        const struct engine_stats *s = engine_stats(en);
+        printf("run ended%s: %ld sent, %ld deferred, %ld bounced, %ld refused, %ld unknown, "
+               "%ld skipped, %ld mailbox pause%s\n", stop_flag ? " (signal)" : "", s->sent,
+               s->deferred, s->bounced, s->failed, s->unknown, s->skipped, s->paused,
+               s->paused == 1 ? "" : "s");
+    }
+    engine_free(en);
+    secrets_close(sec);
+    store_close(st);
+    return rc;
+}
+
+/* ---- status ---------------------------------------------------------------------------- */
+
+struct status_ctx {
+    struct store *st;
+    int64_t now;
+};
+
+static int status_mailbox(void *ctx, const struct store_mailbox *m)
+{
+    struct status_ctx *s = ctx;
+    struct mf_err e;
+    int64_t msgs24 = 0, rcpts24 = 0, msgs60 = 0, r60 = 0;
+    store_sendlog_mailbox(s->st, m->account, (s->now - 86400) * 1000, &msgs24, &rcpts24, &e);
+    store_sendlog_mailbox(s->st, m->account, (s->now - 60) * 1000, &msgs60, &r60, &e);
+    struct sched_limits l = {.per_minute = m->per_minute, .rcpt_per_day = m->rcpt_per_day,
+                             .max_connections = m->max_connections, .daily_cap = m->daily_cap,
+                             .ramp_start = m->ramp_start, .ramp_days = m->ramp_days,
+                             .started_at = m->started_at, .tenant_cap = -1};
+    int allowance = sched_ramp_allowance(&l, s->now);
+    long ramp_day = (long)((s->now - m->started_at) / 86400) + 1;
+    char next[64] = "now";
+    int64_t at = m->backoff_until > m->next_send_at ? m->backoff_until : m->next_send_at;
+    if (strcmp(m->status, "active") != 0)
+        snprintf(next, sizeof next, "paused");
+    else if (at > s->now)
+        snprintf(next, sizeof next, "in %s", cli_duration((long)(at - s->now), next + 40, 24));
+    printf("%-30s %-7s %5lld/%-5d %3lld/%-3d %-8ld %-14s %s\n", m->account, m->status,
+           (long long)msgs24, allowance, (long long)msgs60, m->per_minute,
+           m->ramp_start && ramp_day <= m->ramp_days ? ramp_day : 0L, next,
+           m->pause_reason[0] ? m->pause_reason
+           : m->backoff_until > s->now ? "backing off after a temporary failure" : "");
+    return 0;
+}
+
+static int status_campaign(void *ctx, int64_t campaign_id, const char *state, int step,
+                           int64_t count)
+{
+    struct status_ctx *s = ctx;
+    struct store_campaign c;
+    struct mf_err e;
+    if (store_campaign_by_id(s->st, campaign_id, &c, &e) != MF_OK)
+        return 0;
+    printf("  %-24s %-8s step %d  %lld\n", c.name, state, step + 1, (long long)count);
+    store_campaign_clear(&c);
+    return 0;
+}
+
+static int status_outbox(void *ctx, const char *state, int64_t count)
+{
+    (void)ctx;
+    printf("  %-10s %lld%s\n", state, (long long)count,
+           !strcmp(state, "unknown") ? "   <- may have been delivered: review with "
+                                       "mailfleet outbox list unknown" : "");
+    return 0;
+}
+
+int cmd_status(const struct cli_global *g, int argc, char **argv)
+{
+    (void)argv;
+    if (argc > 1) {
+        fputs("usage: mailfleet status\n\nPer mailbox: sent in the last 24 h / today's "
+              "allowance (ramp or cap), sent in the last minute / the provider's limit, "
+              "ramp day, next send, pause or backoff reason. Per campaign: sequences by state "
+              "and step. The outbox by state.\n", stdout);
+        return CLI_OK;
+    }
+    struct store *st = cli_open_store(g);
+    if (!st)
+        return CLI_CONFIG;
+    struct status_ctx s = {.st = st, .now = mf_wall_seconds()};
+    struct mf_err e;
+    mf_err_clear(&e);
+    printf("%-30s %-7s %11s %7s %-8s %-14s %s\n", "MAILBOX", "STATUS", "24H/ALLOW",
+           "MIN/LIM", "RAMPDAY", "NEXT SEND", "REASON");
+    enum mf_rc rc = store_mailbox_list(st, status_mailbox, &s, &e);
+    printf("\nCAMPAIGNS (sequences by state and next step)\n");
+    if (rc == MF_OK)
+        rc = store_enrollment_counts(st, status_campaign, &s, &e);
+    printf("\nOUTBOX\n");
+    if (rc == MF_OK)
+        rc = store_outbox_counts(st, status_outbox, &s, &e);
+    store_close(st);
+    if (rc != MF_OK) {
+        fprintf(stderr, "mailfleet: %s\n", e.detail);
+        return CLI_IOERR;
+    }
+    return CLI_OK;
+}
+
+/* ---- plan ------------------------------------------------------------------------------ */
+
+struct plan_clock {
+    int64_t now;
+};
+
+static int64_t plan_now(void *ctx)
+{
+    return ((struct plan_clock *)ctx)->now;
+}
+
+struct plan_note {
+    struct plan_clock *clock;
+    long sends;
+};
+
+static void plan_print(void *ctx, const char *line)
+{
+    struct plan_note *p = ctx;
+    if (strncmp(line, "sent ", 5) != 0)
+        return;
+    time_t t = (time_t)p->clock->now;
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    p->sends++;
+    printf("%04d-%02d-%02d %02d:%02dZ  %s\n", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
+           tm.tm_hour, tm.tm_min, line + 5);
+}
+
+int cmd_plan(const struct cli_global *g, int argc, char **argv)
+{
+    long hours = 24;
+    if (argc == 3 && !strcmp(argv[1], "--hours"))
+        hours = strtol(argv[2], NULL, 10);
+    if ((argc != 1 && argc != 3) || hours < 1 || hours > 24 * 31) {
+        fputs("usage: mailfleet plan [--hours N]\n\nShows what `mailfleet run` would send "
+              "in the next N hours (default 24), by which mailbox, when: the engine runs on "
+              "a private copy of the store with a simulated clock and sends nothing. Random "
+              "gaps make the minutes approximate.\n", argc == 2 ? stdout : stderr);
+        return argc == 2 && !strcmp(argv[1], "--help") ? CLI_OK : CLI_USAGE;
+    }
+    struct store *real = cli_open_store(g);
+    if (!real)
+        return CLI_CONFIG;
+    struct mf_err e;
+    mf_err_clear(&e);
+    struct store *st = store_open_copy(real, &e);
+    store_close(real);
+    if (!st) {
+        fprintf(stderr, "mailfleet: %s\n", e.detail);
+        return CLI_IOERR;
+    }
+    struct plan_clock clock = {.now = mf_wall_seconds()};
+    struct plan_note note = {.clock = &clock};
+    struct engine_cfg cfg = {.st = st, .simulate = true, .clock = plan_now,
+                             .clock_ctx = &clock, .note = plan_print, .note_ctx = &note};
+    struct engine *en = engine_new(&cfg, &e);
+    int64_t end = clock.now + hours * 3600;
+    enum mf_rc rc = en ? MF_OK : e.rc;
+    int requeued = 0, unknown = 0;
+    if (rc == MF_OK)
+        rc = engine_recover(en, &requeued, &unknown, &e);
+    printf("%-18s %s\n", "WHEN (UTC)", "CAMPAIGN STEP TO FROM");
+    while (rc == MF_OK && clock.now < end) {
+        int queued = 0;
+        int64_t next = 0;
+        rc = engine_tick(en, &queued, &next, &e);
+        if (rc == MF_OK)
+            rc = engine_flush(en, &e);
+        /* jump to the next moment something can happen, at most 15 minutes */
+        int64_t step = queued ? 15 : next > clock.now ? next - clock.now : 60;
+        clock.now += step < 15 ? 15 : step > 900 ? 900 : step;
+    }
+    if (rc != MF_OK)
+        fprintf(stderr, "mailfleet: %s\n", e.detail);
+    else
+        printf("%ld message%s in the next %ld hour%s\n", note.sends, note.sends == 1 ? "" : "s",
+               hours, hours == 1 ? "" : "s");
+    engine_free(en);
+    store_close(st);
+    return rc == MF_OK ? CLI_OK : CLI_SOFTWARE;
+}

@@ -1,0 +1,447 @@
+#include "engine/engine.h"
+
+#include <inttypes.h>
+#include <jansson.h>
+#include <sodium.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include <event2/event.h>
+
+#include "diag/explain.h"
+#include "engine/engine_int.h"
+#include "engine/render.h"
+#include "engine/sched.h"
+#include "mail/addr.h"
+#include "util/clock.h"
+#include "util/tz.h"
+
+#define DUE_BATCH 500
+#define UNSUB_KEY_META "engine.unsub_key"
+
+int64_t engine_now(struct engine *e)
+{
+    return e->cfg.clock ? e->cfg.clock(e->cfg.clock_ctx) : mf_wall_seconds();
+}
+
+int64_t engine_now_ms(struct engine *e)
+{
+    if (e->cfg.clock_ms)
+        return e->cfg.clock_ms(e->cfg.clock_ctx);
+    if (e->cfg.clock)
+        return e->cfg.clock(e->cfg.clock_ctx) * 1000;
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+uint32_t engine_random(struct engine *e)
+{
+    (void)e;
+    return randombytes_random();
+}
+
+void engine_note(struct engine *e, const char *fmt, ...)
+{
+    if (!e->cfg.note)
+        return;
+    char line[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(line, sizeof line, fmt, ap);
+    va_end(ap);
+    e->cfg.note(e->cfg.note_ctx, line);
+}
+
+static enum mf_rc load_unsub_key(struct engine *e, struct mf_err *err)
+{
+    size_t len = 0;
+    enum mf_rc rc = store_meta_get(e->cfg.st, UNSUB_KEY_META, e->unsub_key,
+                                   sizeof e->unsub_key, &len, err);
+    if (rc == MF_OK && len == sizeof e->unsub_key)
+        return MF_OK;
+    if (rc != MF_OK && rc != MF_ENOTFOUND)
+        return rc;
+    mf_err_clear(err);
+    randombytes_buf(e->unsub_key, sizeof e->unsub_key);
+    return store_meta_put(e->cfg.st, UNSUB_KEY_META, e->unsub_key, sizeof e->unsub_key, err);
+}
+
+struct engine *engine_new(const struct engine_cfg *cfg, struct mf_err *err)
+{
+    if (sodium_init() < 0) {
+        mf_err_set(err, MF_EINTERNAL, MF_LAYER_INTERNAL, "libsodium failed to start");
+        return NULL;
+    }
+    struct engine *e = calloc(1, sizeof *e);
+    if (!e) {
+        mf_err_set(err, MF_ENOMEM, MF_LAYER_INTERNAL, "out of memory");
+        return NULL;
+    }
+    e->cfg = *cfg;
+    if (e->cfg.batch <= 0)
+        e->cfg.batch = 20;
+    if (load_unsub_key(e, err) != MF_OK) {
+        engine_free(e);
+        return NULL;
+    }
+    return e;
+}
+
+void engine_free(struct engine *e)
+{
+    if (!e)
+        return;
+    engine_send_close(e);
+    for (size_t i = 0; i < e->ncamps; i++)
+        campaign_free(e->camps[i].spec);
+    free(e->camps);
+    free(e);
+}
+
+const struct engine_stats *engine_stats(const struct engine *e)
+{
+    return &e->stats;
+}
+
+enum mf_rc engine_recover(struct engine *e, int *requeued, int *unknown, struct mf_err *err)
+{
+    enum mf_rc rc = store_outbox_recover(e->cfg.st, requeued, unknown, err);
+    if (rc == MF_OK && (*requeued || *unknown))
+        engine_note(e, "recovered the outbox: %d message%s requeued (never sent), %d "
+                       "unknown (maybe delivered: see mailfleet status)",
+                    *requeued, *requeued == 1 ? "" : "s", *unknown);
+    return rc;
+}
+
+/* The parsed campaign (cached for the engine's life). */
+const struct campaign_spec *engine_campaign(struct engine *e, int64_t id,
+                                           struct mf_err *err)
+{
+    for (size_t i = 0; i < e->ncamps; i++)
+        if (e->camps[i].id == id)
+            return e->camps[i].spec;
+    struct store_campaign c;
+    if (store_campaign_by_id(e->cfg.st, id, &c, err) != MF_OK)
+        return NULL;
+    struct campaign_spec *spec = NULL;
+    enum mf_rc rc = campaign_parse(c.spec, strlen(c.spec), c.name, &spec, err);
+    store_campaign_clear(&c);
+    struct engine_campaign *bigger =
+        rc == MF_OK ? realloc(e->camps, (e->ncamps + 1) * sizeof *bigger) : NULL;
+    if (!bigger) {
+        campaign_free(spec);
+        return NULL;
+    }
+    e->camps = bigger;
+    e->camps[e->ncamps++] = (struct engine_campaign){.id = id, .spec = spec};
+    return spec;
+}
+
+/* ---- limits ------------------------------------------------------------------------- */
+
+static void limits_of(struct engine *e, const struct store_mailbox *m,
+                      struct sched_limits *l)
+{
+    *l = (struct sched_limits){.per_minute = m->per_minute, .rcpt_per_day = m->rcpt_per_day,
+                               .max_connections = m->max_connections,
+                               .daily_cap = m->daily_cap, .ramp_start = m->ramp_start,
+                               .ramp_days = m->ramp_days, .started_at = m->started_at,
+                               .tenant_cap = -1};
+    if (m->tenant[0])
+        store_tenant_cap(e->cfg.st, m->tenant, &l->tenant_cap, NULL);
+}
+
+/* Usage from the send log, plus what is queued and about to count. */
+static enum mf_rc usage_of(struct engine *e, const struct store_mailbox *m,
+                           const struct sched_limits *l, int64_t now, struct sched_usage *u,
+                           struct mf_err *err)
+{
+    memset(u, 0, sizeof *u);
+    struct store *st = e->cfg.st;
+    (void)now;
+    /* the minute is counted in ms, with a second's margin: the provider
+     * stamps a message a little before we see its 250 */
+    int64_t now_ms = engine_now_ms(e), pending = 0, rcpts = 0;
+    enum mf_rc rc = store_sendlog_mailbox(st, m->account, now_ms - 61000, &u->msgs_60s,
+                                          &rcpts, err);
+    if (rc == MF_OK)
+        rc = store_sendlog_mailbox(st, m->account, now_ms - 86400000LL, &u->msgs_24h,
+                                   &u->rcpts_24h, err);
+    if (rc == MF_OK)
+        rc = store_outbox_pending(st, m->account, &pending, err);
+    if (rc == MF_OK)
+        rc = store_sendlog_nth_last(st, m->account, l->per_minute, &u->nth_last_ms, err);
+    if (rc == MF_OK && u->msgs_24h > 0)
+        rc = store_sendlog_nth_last(st, m->account, (int)u->msgs_24h, &u->oldest_24h_ms, err);
+    if (rc == MF_OK && m->tenant[0] && l->tenant_cap >= 0)
+        rc = store_sendlog_tenant(st, m->tenant, now_ms - 86400000LL,
+                                  &u->tenant_external_24h, err);
+    u->msgs_60s += pending;
+    u->msgs_24h += pending;
+    u->rcpts_24h += pending;
+    u->tenant_external_24h += pending;
+    u->connections = 0; /* the sender checks its own connection count */
+    u->paused = strcmp(m->status, "active") != 0;
+    u->backoff_until = m->backoff_until;
+    u->next_send_at = e->cfg.ignore_gap ? 0 : m->next_send_at;
+    return rc;
+}
+
+/* ---- choosing a mailbox --------------------------------------------------------------- */
+
+struct pick {
+    struct engine *e;
+    int64_t now;
+    struct store_mailbox best;
+    int best_spare;
+    int64_t earliest;             /* when some mailbox frees up */
+    struct mf_err *err;
+};
+
+static int pick_cb(void *ctx, const struct store_mailbox *m)
+{
+    struct pick *p = ctx;
+    struct sched_limits l;
+    struct sched_usage u;
+    limits_of(p->e, m, &l);
+    if (usage_of(p->e, m, &l, p->now, &u, p->err) != MF_OK)
+        return 1;
+    struct sched_verdict v = sched_check(&l, &u, 1, 1, p->now);
+    if (v.block != SCHED_OK) {
+        if (v.not_before > p->now && (!p->earliest || v.not_before < p->earliest))
+            p->earliest = v.not_before;
+        return 0;
+    }
+    int spare = sched_spare(&l, &u, p->now);
+    if (spare > p->best_spare) {
+        p->best = *m;
+        p->best_spare = spare;
+    }
+    return 0;
+}
+
+/* ---- the tick ------------------------------------------------------------------------- */
+
+struct tick {
+    struct engine *e;
+    int64_t now;
+    int queued;
+    int64_t next_due;
+    struct mf_err *err;
+    enum mf_rc rc;
+};
+
+static void due_later(struct tick *t, int64_t when)
+{
+    if (when > t->now && (!t->next_due || when < t->next_due))
+        t->next_due = when;
+}
+
+/* The lead's zone: its field named by the campaign, its own, else the mailbox's. */
+static void lead_zone(const struct campaign_spec *c, const struct store_lead *lead,
+                      const char *mailbox_zone, char *out, size_t size)
+{
+    json_error_t je;
+    json_t *f = json_loads(lead->fields, 0, &je);
+    const char *z = json_string_value(json_object_get(f, c->timezone_field));
+    if (z && mf_tz_valid(z))
+        snprintf(out, size, "%s", z);
+    else if (mf_tz_valid(lead->timezone))
+        snprintf(out, size, "%s", lead->timezone);
+    else
+        snprintf(out, size, "%s", mailbox_zone && *mailbox_zone ? mailbox_zone : "UTC");
+    json_decref(f);
+}
+
+static enum mf_rc stop_enrollment(struct store *st, struct store_enrollment *en,
+                                  const char *state, const char *reason, struct mf_err *err)
+{
+    snprintf(en->state, sizeof en->state, "%s", state);
+    snprintf(en->reason, sizeof en->reason, "%s", reason);
+    return store_enrollment_update(st, en, err);
+}
+
+/* Renders and queues one message; the enrollment waits for its outcome. */
+static enum mf_rc queue_message(struct tick *t, struct store_enrollment *en,
+                                const struct campaign_spec *c, const struct store_lead *lead,
+                                const struct store_mailbox *mb)
+{
+    struct engine *e = t->e;
+    struct store *st = e->cfg.st;
+    struct store_account acct;
+    enum mf_rc rc = store_account_get(st, mb->account, &acct, t->err);
+    if (rc != MF_OK)
+        return rc;
+    const char *from = acct.from_addr[0] ? acct.from_addr : acct.user;
+    struct render_in in = {.campaign = c, .campaign_id = en->campaign_id, .step = en->next_step,
+                           .lead_id = lead->id, .lead_address = lead->address,
+                           .lead_fields = lead->fields, .from_addr = from,
+                           .thread_id = en->thread_id, .thread_subject = en->thread_subject,
+                           .last_message_id = en->last_message_id,
+                           .unsub_key = e->unsub_key, .now = t->now};
+    struct render_out out;
+    struct mf_err rerr;
+    mf_err_clear(&rerr);
+    rc = render_message(&in, &out, &rerr);
+    if (rc != MF_OK) {
+        /* a missing field or a broken template skips this lead, with the reason */
+        e->stats.skipped++;
+        engine_note(e, "skipped %s (%s step %d): %s", lead->address, c->name,
+                    en->next_step + 1, rerr.detail);
+        store_event_add(st, "error", lead->id, en->campaign_id, mb->account, 0, rerr.detail,
+                        NULL, NULL, NULL);
+        return stop_enrollment(st, en, "skipped", rerr.detail, t->err);
+    }
+    struct store_outbox o = {.enrollment_id = en->id, .step = en->next_step,
+                             .raw = (char *)mf_buf_data(&out.raw),
+                             .raw_len = mf_buf_len(&out.raw)};
+    snprintf(o.mailbox, sizeof o.mailbox, "%s", mb->account);
+    snprintf(o.message_id, sizeof o.message_id, "%s", out.message_id);
+    snprintf(o.sender, sizeof o.sender, "%s", from);
+    snprintf(o.rcpt, sizeof o.rcpt, "%s", lead->address);
+    snprintf(o.subject, sizeof o.subject, "%s", out.subject);
+    int64_t id = 0;
+    rc = store_begin(st, t->err);
+    if (rc == MF_OK)
+        rc = store_outbox_add(st, &o, &id, t->err);
+    if (rc == MF_OK) {
+        snprintf(en->mailbox, sizeof en->mailbox, "%s", mb->account);
+        snprintf(en->state, sizeof en->state, "sending");
+        rc = store_enrollment_update(st, en, t->err);
+    }
+    int gap = sched_gap(c->gap_min_s, c->gap_max_s, engine_random(e));
+    if (rc == MF_OK)
+        rc = store_mailbox_set_next_send(st, mb->account, t->now + gap, t->err);
+    rc = rc == MF_OK ? store_commit(st, t->err) : (store_rollback(st), rc);
+    render_out_free(&out);
+    if (rc == MF_OK) {
+        t->queued++;
+        e->stats.queued++;
+    }
+    return rc;
+}
+
+static enum mf_rc consider(struct tick *t, struct store_enrollment *en)
+{
+    struct engine *e = t->e;
+    struct store *st = e->cfg.st;
+    const struct campaign_spec *c = engine_campaign(e, en->campaign_id, t->err);
+    if (!c)
+        return stop_enrollment(st, en, "skipped", t->err->detail, t->err);
+    struct store_lead lead;
+    enum mf_rc rc = store_lead_get(st, en->lead_id, &lead, t->err);
+    if (rc != MF_OK)
+        return rc;
+    bool suppressed = false;
+    char why[400] = "";
+    if (strcmp(lead.status, "active") != 0) {
+        snprintf(why, sizeof why, "the lead is %s", lead.status);
+        rc = stop_enrollment(st, en, "stopped", why, t->err);
+    } else if ((rc = store_suppressed(st, lead.address, lead.domain, &suppressed, why,
+                                      sizeof why, t->err)) == MF_OK && suppressed) {
+        e->stats.skipped++;
+        rc = stop_enrollment(st, en, "stopped", why, t->err);
+    } else if (rc == MF_OK) {
+        struct store_mailbox mb;
+        bool have = false;
+        if (en->mailbox[0]) {
+            have = store_mailbox_get(st, en->mailbox, &mb, t->err) == MF_OK;
+            if (!have)
+                rc = stop_enrollment(st, en, "stopped", "its mailbox no longer exists",
+                                     t->err);
+        }
+        char zone[64];
+        lead_zone(c, &lead, have ? mb.timezone : "UTC", zone, sizeof zone);
+        struct sched_window w = {c->window_start_min, c->window_end_min, c->days_mask};
+        if (rc == MF_OK && !(en->mailbox[0] && !have)) {
+            int64_t open = sched_window_next(&w, zone, t->now);
+            if (open > t->now) {
+                en->next_due = open; /* outside the lead's window: come back then */
+                rc = store_enrollment_update(st, en, t->err);
+                due_later(t, open);
+            } else if (have) {
+                /* a follow-up: its mailbox, or wait */
+                struct sched_limits l;
+                struct sched_usage u;
+                limits_of(e, &mb, &l);
+                rc = usage_of(e, &mb, &l, t->now, &u, t->err);
+                struct sched_verdict v = sched_check(&l, &u, 1, 1, t->now);
+                if (rc == MF_OK && v.block == SCHED_OK)
+                    rc = queue_message(t, en, c, &lead, &mb);
+                else
+                    due_later(t, v.not_before ? v.not_before : t->now + 60);
+            } else {
+                struct pick p = {.e = e, .now = t->now, .err = t->err};
+                rc = store_mailbox_list(st, pick_cb, &p, t->err);
+                if (rc == MF_OK && p.best_spare > 0)
+                    rc = queue_message(t, en, c, &lead, &p.best);
+                else
+                    due_later(t, p.earliest ? p.earliest : t->now + 60);
+            }
+        }
+    }
+    store_lead_clear(&lead);
+    return rc;
+}
+
+static int due_cb(void *ctx, const struct store_enrollment *row)
+{
+    struct tick *t = ctx;
+    struct store_enrollment en = *row;
+    t->rc = consider(t, &en);
+    return t->rc != MF_OK;
+}
+
+enum mf_rc engine_tick(struct engine *e, int *queued, int64_t *next_due, struct mf_err *err)
+{
+    struct tick t = {.e = e, .now = engine_now(e), .err = err};
+    enum mf_rc rc = store_enrollments_due(e->cfg.st, t.now, DUE_BATCH, due_cb, &t, err);
+    if (rc == MF_OK)
+        rc = t.rc;
+    *queued = t.queued;
+    *next_due = t.next_due;
+    return rc;
+}
+
+/* Waits on the event loop at most ms (real time). */
+static void pump(struct engine *e, int ms)
+{
+    if (!e->base) {
+        struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000L};
+        nanosleep(&ts, NULL);
+        return;
+    }
+    struct timeval tv = {.tv_sec = ms / 1000, .tv_usec = (ms % 1000) * 1000};
+    event_base_loopexit(e->base, &tv);
+    event_base_dispatch(e->base);
+}
+
+enum mf_rc engine_run(struct engine *e, int64_t until, bool stop_when_idle,
+                      volatile sig_atomic_t *stop, struct mf_err *err)
+{
+    enum mf_rc rc = MF_OK;
+    while (rc == MF_OK && !(stop && *stop)) {
+        int64_t now = engine_now(e);
+        if (until && now >= until)
+            break;
+        int queued = 0;
+        int64_t next_due = 0, open = 0, earliest = 0;
+        rc = engine_tick(e, &queued, &next_due, err);
+        if (rc == MF_OK)
+            rc = engine_send_start(e, err);
+        if (rc == MF_OK)
+            rc = store_enrollments_open(e->cfg.st, &open, &earliest, err);
+        if (rc == MF_OK && stop_when_idle && open == 0 && e->drives == 0)
+            break;
+        if (rc == MF_OK && !e->cfg.simulate)
+            pump(e, queued ? 50 : 250);
+    }
+    while (e->drives > 0 && e->base) /* SIGTERM: what is in flight finishes */
+        event_base_loop(e->base, EVLOOP_ONCE);
+    return rc;
+}

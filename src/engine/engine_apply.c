@@ -1,0 +1,257 @@
+/* engine: what each SMTP outcome does to the outbox, the lead, the
+ * enrollment and the mailbox — one transaction per outcome. */
+#include <inttypes.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "diag/explain.h"
+#include "engine/engine_int.h"
+#include "engine/sched.h"
+#include "util/tz.h"
+
+/* Replies that mean the MAILBOX cannot send (not this message, not this
+ * recipient): sign-in refused or disabled, sender blocked or over quota. */
+static bool mailbox_problem(const struct mf_err *err)
+{
+    static const char *const enhanced[] = {"5.7.139", "5.7.57", "5.7.708", "5.7.705",
+                                           "5.1.8", "5.2.0", "5.7.60", "5.7.3", "5.7.8",
+                                           "5.7.30", "5.7.0"};
+    if (err->layer == MF_LAYER_AUTH || err->reply_code == 530 || err->reply_code == 535)
+        return true;
+    if (err->reply_code < 500)
+        return false;
+    for (size_t i = 0; i < sizeof enhanced / sizeof *enhanced; i++)
+        if (strcmp(err->enhanced, enhanced[i]) == 0)
+            return true;
+    return false;
+}
+
+/* The recipient does not exist or refuses: a bounce. */
+static bool recipient_problem(const struct engine_outcome *o)
+{
+    return o->err.reply_code >= 500 &&
+           (o->rcpt_refused || strncmp(o->err.enhanced, "5.1.", 4) == 0);
+}
+
+static void describe(const struct mf_err *err, char *out, size_t size)
+{
+    if (err->reply_code)
+        snprintf(out, size, "%d %s%s%s", err->reply_code, err->enhanced,
+                 err->enhanced[0] ? " " : "", err->reply);
+    else
+        snprintf(out, size, "%s", err->detail);
+}
+
+static void lead_zone_of(const struct campaign_spec *c, const char *fields, const char *own,
+                         const char *fallback, char *out, size_t size)
+{
+    json_error_t je;
+    json_t *f = json_loads(fields ? fields : "{}", 0, &je);
+    const char *z = json_string_value(json_object_get(f, c->timezone_field));
+    snprintf(out, size, "%s", z && mf_tz_valid(z) ? z : mf_tz_valid(own) ? own : fallback);
+    json_decref(f);
+}
+
+static enum mf_rc on_sent(struct engine *e, struct store_outbox *ob,
+                          struct store_enrollment *en, struct mf_err *err)
+{
+    struct store *st = e->cfg.st;
+    int64_t now = engine_now(e);
+    struct store_mailbox mb;
+    enum mf_rc rc = store_mailbox_get(st, ob->mailbox, &mb, err);
+    struct store_lead lead;
+    memset(&lead, 0, sizeof lead);
+    if (rc == MF_OK)
+        rc = store_lead_get(st, en->lead_id, &lead, err);
+    const struct campaign_spec *c = engine_campaign(e, en->campaign_id, NULL);
+    if (rc == MF_OK)
+        rc = store_outbox_set_state(st, ob->id, "sent", "", true, err);
+    if (rc == MF_OK)
+        rc = store_sendlog_add(st, mb.account, mb.tenant, engine_now_ms(e), 1, 1, ob->id, err);
+    if (rc == MF_OK)
+        rc = store_event_add(st, "sent", en->lead_id, en->campaign_id, mb.account, ob->id,
+                             ob->message_id, NULL, NULL, err);
+    if (rc == MF_OK && mb.backoff_s)
+        rc = store_mailbox_set_backoff(st, mb.account, 0, 0, err);
+    if (rc == MF_OK) {
+        if (ob->step == 0 || !en->thread_id[0]) {
+            snprintf(en->thread_id, sizeof en->thread_id, "%s", ob->message_id);
+            snprintf(en->thread_subject, sizeof en->thread_subject, "%s", ob->subject);
+        }
+        snprintf(en->mailbox, sizeof en->mailbox, "%s", mb.account);
+        snprintf(en->last_message_id, sizeof en->last_message_id, "%s", ob->message_id);
+        en->next_step = ob->step + 1;
+        if (!c || (size_t)en->next_step >= c->nsteps) {
+            snprintf(en->state, sizeof en->state, "done");
+        } else {
+            const struct campaign_step *next = &c->steps[en->next_step];
+            char zone[64];
+            lead_zone_of(c, lead.fields, lead.timezone, mb.timezone, zone, sizeof zone);
+            en->next_due = sched_add_days(now, next->delay_days, next->business_days, zone);
+            snprintf(en->state, sizeof en->state, "active");
+        }
+        rc = store_enrollment_update(st, en, err);
+    }
+    if (rc == MF_OK) {
+        e->stats.sent++;
+        engine_note(e, "sent %s step %d to %s from %s", c ? c->name : "?", ob->step + 1,
+                    ob->rcpt, mb.account);
+    }
+    store_lead_clear(&lead);
+    return rc;
+}
+
+static enum mf_rc on_bounce(struct engine *e, struct store_outbox *ob,
+                            struct store_enrollment *en, const char *what,
+                            struct mf_err *err)
+{
+    struct store *st = e->cfg.st;
+    char reason[600];
+    snprintf(reason, sizeof reason, "bounced at send: %.500s", what);
+    enum mf_rc rc = store_outbox_set_state(st, ob->id, "failed", what, true, err);
+    if (rc == MF_OK)
+        rc = store_lead_set_status(st, en->lead_id, "bounced", err);
+    if (rc == MF_OK)
+        rc = store_suppress_add(st, ob->rcpt, reason, err);
+    if (rc == MF_OK)
+        rc = store_enrollments_stop_lead(st, en->lead_id, 0, reason, err);
+    if (rc == MF_OK)
+        rc = store_event_add(st, "bounce", en->lead_id, en->campaign_id, ob->mailbox, ob->id,
+                             what, NULL, NULL, err);
+    if (rc == MF_OK) {
+        e->stats.bounced++;
+        engine_note(e, "bounced: %s (%s); suppressed, its sequences stop", ob->rcpt, what);
+    }
+    return rc;
+}
+
+static enum mf_rc on_mailbox_problem(struct engine *e, struct store_outbox *ob,
+                                     struct store_enrollment *en,
+                                     const struct engine_outcome *o, const char *what,
+                                     struct mf_err *err)
+{
+    struct store *st = e->cfg.st;
+    const struct explain_entry *x = explain_err(&o->err, EXPLAIN_SMTP, 0, 0);
+    char reason[512];
+    snprintf(reason, sizeof reason, "%.200s%s%.290s", what, x ? " - fix: " : "", x ? x->fix : "");
+    enum mf_rc rc = store_mailbox_set_status(st, ob->mailbox, "paused", reason, err);
+    if (rc == MF_OK && ob->step == 0) {
+        /* never sent: the first touch goes to another mailbox */
+        rc = store_outbox_delete(st, ob->id, err);
+        en->mailbox[0] = '\0';
+        snprintf(en->state, sizeof en->state, "active");
+        if (rc == MF_OK)
+            rc = store_enrollment_update(st, en, err);
+    } else if (rc == MF_OK) {
+        rc = store_outbox_set_state(st, ob->id, "queued", what, true, err); /* waits */
+    }
+    if (rc == MF_OK)
+        rc = store_event_add(st, "paused", 0, 0, ob->mailbox, 0, reason, NULL, NULL, err);
+    if (rc == MF_OK) {
+        e->stats.paused++;
+        engine_note(e, "paused mailbox %s: %s", ob->mailbox, reason);
+    }
+    return rc;
+}
+
+static enum mf_rc on_deferred(struct engine *e, struct store_outbox *ob, const char *what,
+                              struct mf_err *err)
+{
+    struct store *st = e->cfg.st;
+    struct store_mailbox mb;
+    enum mf_rc rc = store_mailbox_get(st, ob->mailbox, &mb, err);
+    int step = mb.backoff_s;
+    int wait = sched_backoff(&step, engine_random(e));
+    int64_t until = engine_now(e) + wait;
+    if (rc == MF_OK && mb.backoff_until < until)
+        rc = store_mailbox_set_backoff(st, ob->mailbox, until, step, err);
+    if (rc == MF_OK)
+        rc = store_outbox_set_state(st, ob->id, "queued", what, true, err);
+    if (rc == MF_OK) {
+        e->stats.deferred++;
+        engine_note(e, "deferred %s from %s (%s); the mailbox backs off %d s", ob->rcpt,
+                    ob->mailbox, what, wait);
+    }
+    return rc;
+}
+
+static enum mf_rc on_unknown(struct engine *e, struct store_outbox *ob,
+                             struct store_enrollment *en, const char *what,
+                             struct mf_err *err)
+{
+    struct store *st = e->cfg.st;
+    char why[600];
+    snprintf(why, sizeof why, "the connection ended after the message was sent, before the "
+                              "server answered (%.300s): it may have been delivered; never resent "
+                              "automatically (mailfleet outbox resolve)", what);
+    enum mf_rc rc = store_outbox_set_state(st, ob->id, "unknown", why, true, err);
+    if (rc == MF_OK)
+        rc = store_event_add(st, "unknown", en->lead_id, en->campaign_id, ob->mailbox, ob->id,
+                             what, NULL, NULL, err);
+    if (rc == MF_OK) {
+        e->stats.unknown++;
+        engine_note(e, "unknown: %s from %s (%s)", ob->rcpt, ob->mailbox, what);
+    }
+    return rc;
+}
+
+static enum mf_rc on_rejected(struct engine *e, struct store_outbox *ob,
+                              struct store_enrollment *en, const char *what,
+                              struct mf_err *err)
+{
+    struct store *st = e->cfg.st;
+    enum mf_rc rc = store_outbox_set_state(st, ob->id, "failed", what, true, err);
+    snprintf(en->state, sizeof en->state, "stopped");
+    snprintf(en->reason, sizeof en->reason, "the server refused step %d: %.180s", ob->step + 1,
+             what);
+    if (rc == MF_OK)
+        rc = store_enrollment_update(st, en, err);
+    if (rc == MF_OK)
+        rc = store_event_add(st, "error", en->lead_id, en->campaign_id, ob->mailbox, ob->id,
+                             what, NULL, NULL, err);
+    if (rc == MF_OK) {
+        e->stats.failed++;
+        engine_note(e, "refused: %s from %s (%s)", ob->rcpt, ob->mailbox, what);
+    }
+    return rc;
+}
+
+void engine_apply(struct engine *e, int64_t outbox_id, const struct engine_outcome *o)
+{
+    struct store *st = e->cfg.st;
+    struct mf_err err;
+    mf_err_clear(&err);
+    struct store_outbox ob;
+    struct store_enrollment en;
+    if (store_outbox_get(st, outbox_id, &ob, &err) != MF_OK)
+        goto fail;
+    if (store_enrollment_get(st, ob.enrollment_id, &en, &err) != MF_OK) {
+        store_outbox_clear(&ob);
+        goto fail;
+    }
+    char what[600];
+    describe(&o->err, what, sizeof what);
+    enum mf_rc rc = store_begin(st, &err);
+    if (rc == MF_OK) {
+        if (o->ok)
+            rc = on_sent(e, &ob, &en, &err);
+        else if (o->data_end && o->err.reply_code == 0)
+            rc = on_unknown(e, &ob, &en, what, &err);
+        else if (recipient_problem(o))
+            rc = on_bounce(e, &ob, &en, what, &err);
+        else if (mailbox_problem(&o->err))
+            rc = on_mailbox_problem(e, &ob, &en, o, what, &err);
+        else if (o->err.reply_code >= 500)
+            rc = on_rejected(e, &ob, &en, what, &err);
+        else
+            rc = on_deferred(e, &ob, what, &err);
+        rc = rc == MF_OK ? store_commit(st, &err) : (store_rollback(st), rc);
+    }
+    store_outbox_clear(&ob);
+    if (rc == MF_OK)
+        return;
+fail:
+    engine_note(e, "could not record the outcome of message %" PRId64 ": %s", outbox_id,
+                err.detail);
+}

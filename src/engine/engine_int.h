@@ -1,0 +1,56 @@
+/* engine internals shared by engine.c (decisions, effects) and
+ * engine_send.c (the SMTP side). */
+#ifndef MF_ENGINE_ENGINE_INT_H
+#define MF_ENGINE_ENGINE_INT_H
+
+#include <openssl/ssl.h>
+
+#include "engine/campaign.h"
+#include "engine/engine.h"
+
+struct event_base;
+struct dns;
+
+struct engine_campaign {
+    int64_t id;
+    struct campaign_spec *spec;   /* owned */
+};
+
+/* What one SMTP attempt at one message ended with. */
+struct engine_outcome {
+    bool ok;
+    bool data_end;                /* the final dot had been queued */
+    bool rcpt_refused;            /* the RCPT was refused */
+    struct mf_err err;            /* the failure: reply code, enhanced, text */
+};
+
+struct engine {
+    struct engine_cfg cfg;
+    struct engine_stats stats;
+    unsigned char unsub_key[32];
+    struct engine_campaign *camps;
+    size_t ncamps;
+    /* the send side */
+    struct event_base *base;
+    struct dns *dns;
+    SSL_CTX *tls;
+    int drives;                   /* connections open now */
+    uint32_t rnd_state;
+};
+
+int64_t engine_now(struct engine *e);
+int64_t engine_now_ms(struct engine *e);
+/* The parsed campaign, cached for the engine's life (NULL with *err). */
+const struct campaign_spec *engine_campaign(struct engine *e, int64_t id, struct mf_err *err);
+uint32_t engine_random(struct engine *e);
+void engine_note(struct engine *e, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Applies the result of one message (engine.c). */
+void engine_apply(struct engine *e, int64_t outbox_id, const struct engine_outcome *o);
+/* Open connections of a mailbox (engine_send.c). */
+int engine_send_connections(struct engine *e, const char *mailbox);
+/* Starts connections for queued mail (engine_send.c); false on a setup error. */
+enum mf_rc engine_send_start(struct engine *e, struct mf_err *err);
+void engine_send_close(struct engine *e);
+
+#endif

@@ -1,0 +1,368 @@
+/* engine: the SMTP side. One connection per busy mailbox (up to its
+ * connection limit), its queued messages pipelined over it, each outcome
+ * applied as it arrives; the outbox row moves to `sending` before MAIL FROM
+ * and to `data_sent` just before the final dot. */
+#include <event2/event.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "auth/oauth_account.h"
+#include "engine/engine_int.h"
+#include "net/conn.h"
+#include "net/dns.h"
+#include "net/smtp_drive.h"
+#include "util/buf.h"
+#include "util/clock.h"
+#include "util/log.h"
+
+struct job {
+    struct engine *e;
+    int64_t outbox_id;
+    struct smtp_msg msg;
+    const char *rcpts[1];
+    char sender[320], rcpt[320];
+    char *raw;
+    size_t len;
+    bool submitted, done;
+    struct engine_outcome out;
+};
+
+struct link {
+    struct engine *e;
+    char mailbox[64];
+    struct smtp_drive *drive;
+    struct job *jobs;
+    size_t njobs;
+    char *secret;
+    struct sasl_creds creds;
+    struct link *next;
+};
+
+static struct link *links; /* open connections; one engine per process */
+
+int engine_send_connections(struct engine *e, const char *mailbox)
+{
+    int n = 0;
+    for (struct link *l = links; l; l = l->next)
+        n += l->e == e && strcmp(l->mailbox, mailbox) == 0;
+    return n;
+}
+
+static void link_free(struct link *l)
+{
+    for (size_t i = 0; i < l->njobs; i++)
+        free(l->jobs[i].raw);
+    free(l->jobs);
+    mf_wipe_free_str(l->secret);
+    free(l);
+}
+
+static void unlink_link(struct link *l)
+{
+    for (struct link **p = &links; *p; p = &(*p)->next)
+        if (*p == l) {
+            *p = l->next;
+            return;
+        }
+}
+
+static struct job *job_of(struct link *l, const struct smtp_msg *m)
+{
+    for (size_t i = 0; i < l->njobs; i++)
+        if (&l->jobs[i].msg == m)
+            return &l->jobs[i];
+    return NULL;
+}
+
+static void finish(struct link *l, struct job *j)
+{
+    if (j->done)
+        return;
+    j->done = true;
+    engine_apply(l->e, j->outbox_id, &j->out);
+}
+
+static void on_event(void *ctx, const struct smtp_event *ev)
+{
+    struct link *l = ctx;
+    struct job *j = ev->msg ? job_of(l, ev->msg) : NULL;
+    if (!j)
+        return;
+    /* 503 after a refused MAIL FROM is a consequence, not about the recipient */
+    if (ev->type == SMTP_EV_RCPT && !ev->ok && ev->code != 503) {
+        j->out.rcpt_refused = true;
+        mf_err_set(&j->out.err, MF_EREJECT, MF_LAYER_REJECT, "recipient refused");
+        mf_err_set_reply(&j->out.err, ev->code, ev->enhanced, ev->text, strlen(ev->text));
+    } else if (ev->type == SMTP_EV_MSG_DONE) {
+        j->out.ok = ev->ok && ev->rcpt_ok > 0;
+        if (!ev->ok && !j->out.rcpt_refused)
+            j->out.err = ev->err;
+        finish(l, j);
+    }
+}
+
+static void on_data_end(void *ctx, const struct smtp_msg *m)
+{
+    struct link *l = ctx;
+    struct job *j = job_of(l, m);
+    if (!j)
+        return;
+    j->out.data_end = true;
+    /* committed before the dot can leave: a crash from here on is "unknown" */
+    struct mf_err err;
+    if (store_outbox_set_state(l->e->cfg.st, j->outbox_id, "data_sent", NULL, false, &err) !=
+        MF_OK)
+        engine_note(l->e, "could not record data_sent: %s", err.detail);
+}
+
+static void on_done(void *ctx, const struct mf_err *err)
+{
+    struct link *l = ctx;
+    /* messages the session never reached end like a drop before the dot */
+    for (size_t i = 0; i < l->njobs; i++) {
+        struct job *j = &l->jobs[i];
+        if (!j->done && err)
+            j->out.err = *err;
+        else if (!j->done)
+            mf_err_set(&j->out.err, MF_ECLOSED, MF_LAYER_TCP, "the session ended early");
+        finish(l, j);
+    }
+    l->e->drives--;
+    unlink_link(l);
+    smtp_drive_free(l->drive);
+    link_free(l);
+}
+
+/* The mailbox's secret: its OAuth token (refreshed when due), its stored
+ * password, or its password from the environment or a file. */
+static char *mailbox_secret(struct engine *e, const struct store_account *a, bool *is_token,
+                            struct mf_err *err)
+{
+    *is_token = false;
+    char *secret = NULL;
+    if (e->cfg.sec) {
+        struct oauth_token_info info;
+        enum mf_rc rc = oauth_account_token(e->cfg.st, e->cfg.sec, a->name,
+                                            oauth_account_refresh_margin(), false, &secret,
+                                            &info, err);
+        if (rc == MF_OK) {
+            *is_token = true;
+            return secret;
+        }
+        if (rc != MF_ENOTFOUND)
+            return NULL;
+        rc = secrets_get(e->cfg.sec, a->name, SECRET_PASSWORD, &secret, NULL, err);
+        if (rc == MF_OK)
+            return secret;
+        if (rc != MF_ENOTFOUND)
+            return NULL;
+    }
+    mf_err_clear(err);
+    const char *v = a->password_env[0] ? getenv(a->password_env) : NULL;
+    if (v && *v)
+        secret = strdup(v);
+    else if (a->password_file[0]) {
+        FILE *f = fopen(a->password_file, "r");
+        char line[4096];
+        if (f && fgets(line, sizeof line, f)) {
+            line[strcspn(line, "\r\n")] = '\0';
+            secret = strdup(line);
+            mf_wipe(line, sizeof line);
+        }
+        if (f)
+            fclose(f);
+    }
+    if (secret)
+        mf_secret_register(secret);
+    else if (a->user[0])
+        mf_err_set(err, MF_ECONFIG, MF_LAYER_AUTH, "mailbox %s has no secret: store one "
+                   "(account add --password-stdin, or mailfleet login)", a->name);
+    return secret;
+}
+
+struct claim {
+    struct link *l;
+    int limit;
+};
+
+static int claim_cb(void *ctx, const struct store_outbox *o)
+{
+    struct claim *c = ctx;
+    struct link *l = c->l;
+    struct job *j = &l->jobs[l->njobs];
+    memset(j, 0, sizeof *j);
+    j->e = l->e;
+    j->outbox_id = o->id;
+    snprintf(j->sender, sizeof j->sender, "%s", o->sender);
+    snprintf(j->rcpt, sizeof j->rcpt, "%s", o->rcpt);
+    j->raw = malloc(o->raw_len + 1);
+    if (!j->raw)
+        return 1;
+    memcpy(j->raw, o->raw, o->raw_len);
+    j->len = o->raw_len;
+    l->njobs++;
+    return (int)l->njobs >= c->limit;
+}
+
+static enum mf_rc open_link(struct engine *e, const char *mailbox, struct mf_err *err)
+{
+    struct store *st = e->cfg.st;
+    struct store_mailbox mb;
+    struct store_account a;
+    enum mf_rc rc = store_mailbox_get(st, mailbox, &mb, err);
+    if (rc == MF_OK)
+        rc = store_account_get(st, mailbox, &a, err);
+    if (rc != MF_OK)
+        return rc;
+    if (strcmp(mb.status, "active") != 0 || mb.backoff_until > engine_now(e) ||
+        engine_send_connections(e, mailbox) >= mb.max_connections)
+        return MF_OK;
+    struct link *l = calloc(1, sizeof *l);
+    if (!l || !(l->jobs = calloc((size_t)e->cfg.batch, sizeof *l->jobs))) {
+        free(l);
+        return mf_err_set(err, MF_ENOMEM, MF_LAYER_INTERNAL, "out of memory");
+    }
+    l->e = e;
+    snprintf(l->mailbox, sizeof l->mailbox, "%s", mailbox);
+    struct claim c = {.l = l, .limit = e->cfg.batch};
+    rc = store_outbox_by_state(st, "queued", mailbox, e->cfg.batch, claim_cb, &c, err);
+    for (size_t i = 0; rc == MF_OK && i < l->njobs; i++) /* before MAIL FROM */
+        rc = store_outbox_set_state(st, l->jobs[i].outbox_id, "sending", NULL, false, err);
+    bool is_token = false;
+    if (rc == MF_OK && l->njobs && a.user[0] && strcasecmp(a.auth, "none") != 0) {
+        l->secret = mailbox_secret(e, &a, &is_token, err);
+        if (!l->secret) {
+            /* no way to sign in: every claimed message is a mailbox problem */
+            for (size_t i = 0; i < l->njobs; i++) {
+                l->jobs[i].out.err = *err;
+                l->jobs[i].out.err.layer = MF_LAYER_AUTH;
+                finish(l, &l->jobs[i]);
+            }
+            link_free(l);
+            mf_err_clear(err);
+            return MF_OK;
+        }
+    }
+    if (rc != MF_OK || !l->njobs) {
+        link_free(l);
+        return rc;
+    }
+    l->creds = (struct sasl_creds){.user = a.user, .secret = l->secret, .host = a.host,
+                                   .port = a.port};
+    enum smtp_security sec = strcmp(a.security, "tls") == 0    ? SMTP_SEC_TLS
+                             : strcmp(a.security, "none") == 0 ? SMTP_SEC_NONE
+                                                                : SMTP_SEC_STARTTLS;
+    struct smtp_drive_cfg cfg = {
+        .base = e->base, .dns = e->dns, .tls = e->tls, .host = a.host, .port = a.port,
+        .smtp = {.helo_name = NULL, .security = sec, .creds = l->secret ? &l->creds : NULL,
+                 .secret_is_token = is_token,
+                 .mech = sasl_mech_parse(a.auth, strlen(a.auth)),
+                 .on_data_end = on_data_end, .ctx = l},
+        .obs = {.on_event = on_event, .on_done = on_done},
+        .ctx = l,
+    };
+    l->drive = smtp_drive_start(&cfg, err);
+    if (!l->drive) {
+        for (size_t i = 0; i < l->njobs; i++) {
+            l->jobs[i].out.err = *err;
+            finish(l, &l->jobs[i]);
+        }
+        link_free(l);
+        mf_err_clear(err);
+        return MF_OK;
+    }
+    for (size_t i = 0; i < l->njobs; i++) {
+        struct job *j = &l->jobs[i];
+        j->rcpts[0] = j->rcpt;
+        j->msg = (struct smtp_msg){.from = j->sender, .rcpts = j->rcpts, .nrcpt = 1,
+                                   .data = j->raw, .len = j->len, .user = j};
+        smtp_drive_submit(l->drive, &j->msg);
+    }
+    smtp_drive_quit(l->drive);
+    l->next = links;
+    links = l;
+    e->drives++;
+    return MF_OK;
+}
+
+static enum mf_rc ensure_env(struct engine *e, struct mf_err *err)
+{
+    if (e->base)
+        return MF_OK;
+    e->base = event_base_new();
+    if (!e->base)
+        return mf_err_set(err, MF_ENOMEM, MF_LAYER_INTERNAL, "cannot make an event loop");
+    e->dns = dns_new(e->base, err);
+    if (!e->dns)
+        return err->rc;
+    e->tls = conn_tls_ctx_new(e->cfg.cafile, e->cfg.insecure, 0, err);
+    return e->tls ? MF_OK : err->rc;
+}
+
+struct start_ctx {
+    struct engine *e;
+    struct mf_err *err;
+    enum mf_rc rc;
+};
+
+static int start_cb(void *ctx, const char *mailbox, int64_t count)
+{
+    (void)count;
+    struct start_ctx *s = ctx;
+    s->rc = open_link(s->e, mailbox, s->err);
+    return s->rc != MF_OK;
+}
+
+/* Simulate: every queued message is accepted at once. */
+static int accept_cb(void *ctx, const struct store_outbox *o)
+{
+    int64_t *ids = ctx;
+    if (ids[0] < 4096)
+        ids[1 + ids[0]++] = o->id;
+    return 0;
+}
+
+enum mf_rc engine_send_start(struct engine *e, struct mf_err *err)
+{
+    if (e->cfg.simulate) {
+        static int64_t ids[4097];
+        ids[0] = 0;
+        enum mf_rc rc = store_outbox_by_state(e->cfg.st, "queued", NULL, 4096, accept_cb, ids,
+                                              err);
+        struct engine_outcome ok = {.ok = true};
+        for (int64_t i = 0; rc == MF_OK && i < ids[0]; i++)
+            engine_apply(e, ids[1 + i], &ok);
+        return rc;
+    }
+    enum mf_rc rc = ensure_env(e, err);
+    if (rc != MF_OK)
+        return rc;
+    struct start_ctx s = {.e = e, .err = err};
+    rc = store_outbox_queued_mailboxes(e->cfg.st, start_cb, &s, err);
+    return rc == MF_OK ? s.rc : rc;
+}
+
+enum mf_rc engine_flush(struct engine *e, struct mf_err *err)
+{
+    enum mf_rc rc = engine_send_start(e, err);
+    while (rc == MF_OK && e->drives > 0)
+        event_base_loop(e->base, EVLOOP_ONCE);
+    return rc;
+}
+
+void engine_send_close(struct engine *e)
+{
+    while (e->drives > 0 && e->base)
+        event_base_loop(e->base, EVLOOP_ONCE);
+    if (e->tls)
+        conn_tls_ctx_free(e->tls);
+    if (e->dns)
+        dns_free(e->dns);
+    if (e->base)
+        event_base_free(e->base);
+    e->tls = NULL;
+    e->dns = NULL;
+    e->base = NULL;
+}

@@ -1,0 +1,160 @@
+#!/usr/bin/env bash
+# End to end: the sending engine against real peers on 127.0.0.1.
+#  1. limits, rotation, bounces, pauses, unknowns, checked from the
+#     Exchange-like fault peer's OWN log (real time: the peer keeps real time)
+#  2. simulated days on a fast clock: the ramp, daily caps and follow-up
+#     delays, checked from mailfleet's send log against smtp-sink
+#  3. kill -9 at random moments: every lead-step delivered exactly once (by
+#     Message-ID at the capturing sink) or recorded `unknown`
+# Usage: MF=build/mailfleet PEERS_DIR=dir tests/e2e/e2e_engine.sh
+. "$(dirname "$0")/lib.sh"
+set -a
+# shellcheck disable=SC1091
+. "$PEERS_DIR/peers.env"
+set +a
+export MAILFLEET_KEY_FILE="$WORK/key"
+H=127.0.0.1
+CA=(--cafile "$MF_PEER_CA")
+db() { sqlite3 "$MAILFLEET_DB" "$@"; }
+
+campaign() { # campaign NAME STEPS_YAML > file
+  cat <<EOF
+name: $1
+window: { start: "00:00", end: "23:59", days: everyday }
+gap: { min: 1, max: 1 }
+unsubscribe:
+  text: "Reply unsubscribe to stop."
+postal_address: "Engine Test Ltd, 1 Loop St"
+steps:
+$2
+EOF
+}
+
+# ---- 1. the fault peer: limits from its own log ---------------------------------
+if [ -n "${MF_FAULT_PORT:-}" ]; then
+  for u in a1 a2 smtpauth-disabled; do
+    printf 'good\n' | "$MF" account add "$u" --host "$H" --port "$MF_FAULT_PORT" --security starttls \
+      --user "$u@fleet.test" --from "$u@fleet.test" --password-stdin >/dev/null
+    "$MF" mailbox add "$u" --daily-cap 1000 --no-ramp >/dev/null
+  done
+  campaign limits '  - subject: "Hello {{first_name|there}}"
+    body: "Hi {{first_name|there}}, a short note."' > "$WORK/limits.yaml"
+  { echo "email,first_name"
+    for i in $(seq 1 68); do echo "lead$i@example.test,Lead$i"; done
+    echo "unknown@example.test,Nobody"
+    echo "drop@example.test,Dropper"; } > "$WORK/limits.csv"
+  : > "$MF_FAULT_MAIL_LOG.before"
+  cp "$MF_FAULT_MAIL_LOG" "$MF_FAULT_MAIL_LOG.before" 2>/dev/null || true
+  n=limits-setup
+  check $n 0 "$MF" campaign create "$WORK/limits.yaml" --start &&
+    check $n 0 "$MF" leads import "$WORK/limits.csv" --campaign limits &&
+    expect $n '70 enrolled' && ok $n
+  n=limits-run
+  check $n 0 "$MF" run "${CA[@]}" --until-idle --for 240
+  run_out=$out
+  [ "$status" -eq 0 ] &&
+    expect $n 'paused mailbox smtpauth-disabled' && expect $n 'bounced: unknown@example.test' &&
+    expect $n 'unknown: drop@example.test' && expect $n 'run ended: 68 sent' && ok $n
+  new_log="$WORK/fault-new.log"
+  tail -n +$(( $(wc -l < "$MF_FAULT_MAIL_LOG.before") + 1 )) "$MF_FAULT_MAIL_LOG" > "$new_log"
+  n=limits-from-the-peer-log
+  out=$(node -e '
+    const lines = require("fs").readFileSync(process.argv[1], "utf8").split("\n").filter(Boolean)
+      .map(l => JSON.parse(l)).filter(r => /@fleet\.test$/.test(r.user || ""));
+    const by = {}, to = {};
+    for (const r of lines) { (by[r.user] = by[r.user] || []).push(Date.parse(r.ts));
+      for (const t of r.to) to[t] = (to[t] || 0) + 1; }
+    let worst = 0;
+    for (const [u, ts] of Object.entries(by)) { ts.sort((a, b) => a - b);
+      for (let i = 0; i < ts.length; i++) { let j = i; while (j < ts.length && ts[j] - ts[i] < 60000) j++;
+        worst = Math.max(worst, j - i); } }
+    const dups = Object.values(to).filter(n => n > 1).length;
+    console.log(JSON.stringify({accepted: lines.length, users: Object.keys(by).sort(),
+      per_user: Object.fromEntries(Object.entries(by).map(([u, t]) => [u, t.length])),
+      worst_60s: worst, duplicates: dups, unknown: to["unknown@example.test"] || 0}));' "$new_log")
+  printf '%s\n' "$out"
+  expect $n '"accepted":68' && expect $n '"worst_60s":(30|2[0-9]|1[0-9]|[0-9])[,}]' &&
+    expect $n '"duplicates":0' && expect $n '"users":\["a1@fleet.test","a2@fleet.test"\]' &&
+    expect $n '"a1@fleet.test":3[0-9]' && expect $n '"a2@fleet.test":3[0-9]' && ok $n
+  n=limits-no-throttling-needed
+  # a 4.7.500 from the peer would have shown as a deferral
+  out=$(grep -h 'run ended' <<<"$run_out" || true)
+  expect $n 'run ended: 68 sent, 0 deferred' && ok $n
+  n=limits-status
+  check $n 0 "$MF" status && expect $n 'smtpauth-disabled +paused' && expect $n '5\.7\.139' &&
+    expect $n 'unknown +1' && ok $n
+  n=limits-bounce-suppressed
+  check $n 0 "$MF" lead show unknown@example.test && expect $n 'status bounced' &&
+    expect $n 'is suppressed' && ok $n
+  n=limits-unknown-resolve
+  id=$(db "select id from outbox where state='unknown'")
+  check $n 0 "$MF" outbox resolve "$id" failed && expect $n 'resolved as failed' && ok $n
+fi
+
+# ---- 2. simulated days against smtp-sink: ramp and follow-ups ----------------------
+export MAILFLEET_DB="$WORK/days.db"
+"$MF" account add sinkbox --host "$H" --port "$MF_SINK_PORT" --security none \
+  --user '' --from ramp@days.test >/dev/null
+"$MF" mailbox add sinkbox --daily-cap 10 --ramp 2:5 >/dev/null
+campaign days '  - subject: "Day test {{first_name|there}}"
+    body: "Hello."
+  - delay: 2 days
+    body: "Follow-up."' > "$WORK/days.yaml"
+{ echo "email,first_name"; for i in $(seq 1 30); do echo "d$i@example.test,D$i"; done; } > "$WORK/days.csv"
+"$MF" campaign create "$WORK/days.yaml" --start >/dev/null
+"$MF" leads import "$WORK/days.csv" --campaign days >/dev/null
+n=ramp-simulated-days
+# 7 simulated days at 40,000x: about 15 s
+check $n 0 "$MF" run --for 15 --clock-speed 40000 && ok $n
+n=ramp-allowance-per-day-from-the-send-log
+# messages in every rolling 24 h never exceed the ramp: 2, 4, 6, 8, 10, ...
+out=$(db "select s1.at_ms, (select count(*) from send_log s2 where s2.at_ms > s1.at_ms - 86400000 and s2.at_ms <= s1.at_ms),
+          (select started_at from mailboxes) from send_log s1 order by s1.at_ms" |
+  awk -F'|' '{ day = int(($1/1000 - $3) / 86400); allow = 2 + int(8 * day / 4); if (allow > 10) allow = 10;
+               if ($2 > allow) bad++; n++ } END { printf "sends %d over-allowance %d\n", n, bad + 0 }')
+expect $n 'over-allowance 0' && expect $n 'sends (2[0-9]|[3-9][0-9])' && ok $n
+n=follow-ups-wait-their-delay-and-thread
+out=$(db "select count(*) from outbox o1 join outbox o2 on o1.enrollment_id = o2.enrollment_id
+          and o1.step = 0 and o2.step = 1 where o2.raw like '%In-Reply-To: ' || o1.message_id || '%'
+          and o2.subject = 'Re: ' || o1.subject" ;
+      db "select min(s2.at_ms - s1.at_ms) >= 2*86400000 from send_log s1 join outbox a on a.id = s1.outbox_id
+          join outbox b on b.enrollment_id = a.enrollment_id and b.step = 1 join send_log s2 on s2.outbox_id = b.id
+          where a.step = 0")
+printf '%s\n' "$out"
+expect $n '^[1-9][0-9]*$' && expect $n '^1$' && ok $n
+
+# ---- 3. kill -9: exactly once or unknown -------------------------------------------
+export MAILFLEET_DB="$WORK/kill.db"
+"$MF" account add killbox --host "$H" --port "$MF_SINK_CAPTURE_PORT" --security none \
+  --user '' --from "kill@kill-$$.e2e.test" >/dev/null
+"$MF" mailbox add killbox --daily-cap 100000 --no-ramp >/dev/null
+db "update mailboxes set per_minute = 100000, max_connections = 4"
+campaign kill '  - subject: "Kill test"
+    body: "Exactly once."' > "$WORK/kill.yaml"
+N=${MF_E2E_KILL_MESSAGES:-400}
+{ echo "email"; for i in $(seq 1 "$N"); do echo "k$i@example.test"; done; } > "$WORK/kill.csv"
+"$MF" campaign create "$WORK/kill.yaml" --start >/dev/null
+"$MF" leads import "$WORK/kill.csv" --campaign kill >/dev/null
+kills=0
+for round in $(seq 1 10); do
+  "$MF" run --until-idle --no-gap --for 60 >/dev/null 2>&1 &
+  pid=$!
+  sleep "0.$(( RANDOM % 9 + 1 ))"
+  if kill -9 "$pid" 2>/dev/null; then kills=$((kills + 1)); fi
+  wait "$pid" 2>/dev/null || true
+done
+n=kill-run-to-the-end
+check $n 0 "$MF" run --until-idle --no-gap --for 120 && ok $n
+n=kill-exactly-once-or-unknown
+delivered=$(grep -hoi "^Message-ID: <[^>]*@kill-$$.e2e.test>" "$MF_SINK_CAPTURE_DIR"/* 2>/dev/null | sort | uniq -c |
+  awk '{ if ($1 > 1) d++; n++ } END { printf "%d %d", n, d + 0 }')
+unknown=$(db "select count(*) from outbox where state = 'unknown'")
+sent=$(db "select count(*) from outbox where state = 'sent'")
+out="kills $kills; at the sink: distinct, duplicated = $delivered; outbox sent $sent, unknown $unknown"
+read -r distinct dupes <<<"$delivered"
+# every message is at the sink exactly once, or unknown (at most one per kill and connection)
+[ "$dupes" -eq 0 ] && [ $((distinct)) -ge $((N - unknown)) ] && [ "$sent" -eq $((N - unknown)) ] &&
+  [ "$unknown" -le $((kills * 4)) ] && ok $n || fail $n "not exactly once"
+printf '%s\n' "$out"
+
+finish
