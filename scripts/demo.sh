@@ -3,8 +3,9 @@
 # 127.0.0.1 (Dovecot submission with TLS + AUTH relaying to Postfix's
 # smtp-sink, and an Exchange-like fault peer), prove the mailbox with a full
 # `mailfleet test smtp`, send a message through a saved account, show that
-# it arrived, check IMAP and POP3 of the same mailbox, and show how a
-# Microsoft 365 refusal is explained.
+# it arrived, check IMAP and POP3 of the same mailbox, show how a
+# Microsoft 365 refusal is explained, then run a demo campaign (three
+# mailboxes, fifty leads, three steps) on a fast clock and show its status.
 #   scripts/demo.sh           run and stop the servers afterwards
 #   scripts/demo.sh --keep    leave the servers running (stop: tests/peers/peers.sh stop DIR)
 # With MAILFLEET_DEMO_ACCOUNT=NAME (a saved account) the test runs against
@@ -75,6 +76,58 @@ set +e
   --user smtpauth-disabled@contoso.test --password-env DEMO_GOOD --quiet
 echo "(exit status $? = authentication failed, see README)"
 set -e
+
+say "5. A campaign: 3 mailboxes, 50 leads, 3 steps, on a fast clock (1 second = 5.5 hours)"
+for b in dana sam lee; do
+  "$mf" account add "$b" --host 127.0.0.1 --port "$MF_SINK_CAPTURE_PORT" --security none \
+    --from "$b@sender.test" --replace >/dev/null
+  "$mf" mailbox add "$b" --daily-cap 25 --ramp 8:5 --timezone Europe/London
+done
+cat > "$peers/demo-campaign.yaml" <<'EOF'
+name: demo-outreach
+from_name: "Dana from Contoso"
+timezone_field: timezone
+window: { start: "09:00", end: "17:00", days: weekdays }
+gap: { min: 60, max: 190 }
+unsubscribe:
+  text: "Not interested? Reply \"unsubscribe\" and I will not write again."
+  mailto: unsubscribe@sender.test
+postal_address: "Contoso Ltd, 1 Main St, Springfield"
+steps:
+  - subject:
+      - "{Quick|Short} question, {{first_name|there}}"
+      - "Idea for {{company|your team}}"
+    body: |
+      Hi {{first_name|there}},
+
+      {Would|Could} {{company|your team}} use more booked meetings next quarter?
+
+      Dana
+  - delay: 1 business day
+    body: "Hi {{first_name|there}}, bumping this in case it got buried."
+  - delay: 2 days
+    body: "Last note from me, {{first_name|there}}: shall I close the file?"
+EOF
+{ echo "email,first_name,company,timezone"
+  zones=(Europe/Paris America/New_York Asia/Tokyo Europe/London)
+  for i in $(seq 1 50); do
+    echo "lead$i@example.org,Lead$i,Company $((i % 7)),${zones[$((i % 4))]}"
+  done
+  echo "not-an-address,Bad,Row,UTC"
+  echo "lead7@example.org,Dup,Row,UTC"; } > "$peers/demo-leads.csv"
+"$mf" campaign create "$peers/demo-campaign.yaml" --start
+"$mf" suppress add lead50@example.org --reason "asked not to be contacted"
+"$mf" leads import "$peers/demo-leads.csv" --campaign demo-outreach || true
+
+say "5b. What will go out in the next 24 hours (mailfleet plan; nothing is sent)"
+"$mf" plan --hours 24 | head -n 12
+
+say "5c. mailfleet run: every limit, window, ramp and delay holds (simulated days in seconds)"
+"$mf" run --until-idle --for 60 --clock-speed 20000 | tail -n 6
+
+say "5d. mailfleet status"
+"$mf" status
+"$mf" lead show lead1@example.org
 
 if [ $keep -eq 1 ]; then
   say "Servers left running (stop with: tests/peers/peers.sh stop $peers)"

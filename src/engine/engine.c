@@ -293,7 +293,7 @@ static enum mf_rc queue_message(struct tick *t, struct store_enrollment *en,
         e->stats.skipped++;
         engine_note(e, "skipped %s (%s step %d): %s", lead->address, c->name,
                     en->next_step + 1, rerr.detail);
-        store_event_add(st, "error", lead->id, en->campaign_id, mb->account, 0, rerr.detail,
+        store_event_add(st, engine_now(e), "error", lead->id, en->campaign_id, mb->account, 0, rerr.detail,
                         NULL, NULL, NULL);
         return stop_enrollment(st, en, "skipped", rerr.detail, t->err);
     }
@@ -439,7 +439,7 @@ enum mf_rc engine_run(struct engine *e, int64_t until, bool stop_when_idle,
         if (rc == MF_OK && stop_when_idle && open == 0 && e->drives == 0)
             break;
         if (rc == MF_OK && !e->cfg.simulate)
-            pump(e, queued ? 50 : 250);
+            pump(e, queued ? 20 : 100);
     }
     while (e->drives > 0 && e->base) /* SIGTERM: what is in flight finishes */
         event_base_loop(e->base, EVLOOP_ONCE);

@@ -70,7 +70,7 @@ static enum mf_rc on_sent(struct engine *e, struct store_outbox *ob,
     if (rc == MF_OK)
         rc = store_sendlog_add(st, mb.account, mb.tenant, engine_now_ms(e), 1, 1, ob->id, err);
     if (rc == MF_OK)
-        rc = store_event_add(st, "sent", en->lead_id, en->campaign_id, mb.account, ob->id,
+        rc = store_event_add(st, engine_now(e), "sent", en->lead_id, en->campaign_id, mb.account, ob->id,
                              ob->message_id, NULL, NULL, err);
     if (rc == MF_OK && mb.backoff_s)
         rc = store_mailbox_set_backoff(st, mb.account, 0, 0, err);
@@ -117,7 +117,7 @@ static enum mf_rc on_bounce(struct engine *e, struct store_outbox *ob,
     if (rc == MF_OK)
         rc = store_enrollments_stop_lead(st, en->lead_id, 0, reason, err);
     if (rc == MF_OK)
-        rc = store_event_add(st, "bounce", en->lead_id, en->campaign_id, ob->mailbox, ob->id,
+        rc = store_event_add(st, engine_now(e), "bounce", en->lead_id, en->campaign_id, ob->mailbox, ob->id,
                              what, NULL, NULL, err);
     if (rc == MF_OK) {
         e->stats.bounced++;
@@ -147,7 +147,7 @@ static enum mf_rc on_mailbox_problem(struct engine *e, struct store_outbox *ob,
         rc = store_outbox_set_state(st, ob->id, "queued", what, true, err); /* waits */
     }
     if (rc == MF_OK)
-        rc = store_event_add(st, "paused", 0, 0, ob->mailbox, 0, reason, NULL, NULL, err);
+        rc = store_event_add(st, engine_now(e), "paused", 0, 0, ob->mailbox, 0, reason, NULL, NULL, err);
     if (rc == MF_OK) {
         e->stats.paused++;
         engine_note(e, "paused mailbox %s: %s", ob->mailbox, reason);
@@ -187,7 +187,7 @@ static enum mf_rc on_unknown(struct engine *e, struct store_outbox *ob,
                               "automatically (mailfleet outbox resolve)", what);
     enum mf_rc rc = store_outbox_set_state(st, ob->id, "unknown", why, true, err);
     if (rc == MF_OK)
-        rc = store_event_add(st, "unknown", en->lead_id, en->campaign_id, ob->mailbox, ob->id,
+        rc = store_event_add(st, engine_now(e), "unknown", en->lead_id, en->campaign_id, ob->mailbox, ob->id,
                              what, NULL, NULL, err);
     if (rc == MF_OK) {
         e->stats.unknown++;
@@ -208,7 +208,7 @@ static enum mf_rc on_rejected(struct engine *e, struct store_outbox *ob,
     if (rc == MF_OK)
         rc = store_enrollment_update(st, en, err);
     if (rc == MF_OK)
-        rc = store_event_add(st, "error", en->lead_id, en->campaign_id, ob->mailbox, ob->id,
+        rc = store_event_add(st, engine_now(e), "error", en->lead_id, en->campaign_id, ob->mailbox, ob->id,
                              what, NULL, NULL, err);
     if (rc == MF_OK) {
         e->stats.failed++;

@@ -344,13 +344,16 @@ enum mf_rc store_sendlog_mailbox(struct store *st, const char *mailbox, int64_t 
 /* External recipients of a tenant since since_ms. */
 enum mf_rc store_sendlog_tenant(struct store *st, const char *tenant, int64_t since_ms,
                                 int64_t *external, struct mf_err *err);
+/* The latest at_ms of the whole send log (0 when empty). */
+enum mf_rc store_sendlog_latest(struct store *st, int64_t *at_ms, struct mf_err *err);
 /* The at_ms of the mailbox's n-th most recent send (n >= 1), 0 if fewer. */
 enum mf_rc store_sendlog_nth_last(struct store *st, const char *mailbox, int n,
                                   int64_t *at_ms, struct mf_err *err);
 
-/* Events; source_key (may be NULL) makes an event idempotent: a second add
- * with the same key is a no-op and *inserted is false. */
-enum mf_rc store_event_add(struct store *st, const char *kind, int64_t lead_id,
+/* Events at unix time at (0 = now); source_key (may be NULL) makes an event
+ * idempotent: a second add with the same key is a no-op and *inserted is
+ * false. */
+enum mf_rc store_event_add(struct store *st, int64_t at, const char *kind, int64_t lead_id,
                            int64_t campaign_id, const char *mailbox, int64_t outbox_id,
                            const char *detail, const char *source_key, bool *inserted,
                            struct mf_err *err);

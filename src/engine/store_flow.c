@@ -495,6 +495,20 @@ enum mf_rc store_sendlog_tenant(struct store *st, const char *tenant, int64_t si
     return rc == SQLITE_ROW ? MF_OK : store_db_error(st, err, "reading the send log");
 }
 
+enum mf_rc store_sendlog_latest(struct store *st, int64_t *at_ms, struct mf_err *err)
+{
+    *at_ms = 0;
+    sqlite3_stmt *s = store_lazy(st, L_SENDLOG_LATEST,
+        "SELECT coalesce(max(at_ms), 0) FROM send_log", err);
+    if (!s)
+        return MF_ESTORE;
+    int rc = sqlite3_step(s);
+    if (rc == SQLITE_ROW)
+        *at_ms = sqlite3_column_int64(s, 0);
+    sqlite3_reset(s);
+    return rc == SQLITE_ROW ? MF_OK : store_db_error(st, err, "reading the send log");
+}
+
 enum mf_rc store_sendlog_nth_last(struct store *st, const char *mailbox, int n,
                                   int64_t *at_ms, struct mf_err *err)
 {
@@ -516,7 +530,7 @@ enum mf_rc store_sendlog_nth_last(struct store *st, const char *mailbox, int n,
 
 /* ---- events --------------------------------------------------------------------------- */
 
-enum mf_rc store_event_add(struct store *st, const char *kind, int64_t lead_id,
+enum mf_rc store_event_add(struct store *st, int64_t at, const char *kind, int64_t lead_id,
                            int64_t campaign_id, const char *mailbox, int64_t outbox_id,
                            const char *detail, const char *source_key, bool *inserted,
                            struct mf_err *err)
@@ -527,7 +541,7 @@ enum mf_rc store_event_add(struct store *st, const char *kind, int64_t lead_id,
         err);
     if (!s)
         return MF_ESTORE;
-    INT(s, 1, mf_wall_seconds());
+    INT(s, 1, at ? at : mf_wall_seconds());
     TEXT(s, 2, kind);
     if (lead_id)
         INT(s, 3, lead_id);

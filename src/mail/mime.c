@@ -571,7 +571,7 @@ static enum mf_rc build(const struct mime_out *m, const char *name,
 enum mf_rc mime_build(const struct mime_out *m, struct mf_buf *out, struct mf_err *err)
 {
     pthread_once(&gmime_once, gmime_init_once);
-    bool https;
+    bool https = false;
     char *refs = malloc(m->references ? strlen(m->references) + 1 : 1);
     if (!refs)
         return bad(err, MF_ENOMEM, "references:", "out of memory");

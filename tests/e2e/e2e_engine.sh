@@ -114,14 +114,19 @@ out=$(db "select s1.at_ms, (select count(*) from send_log s2 where s2.at_ms > s1
                if ($2 > allow) bad++; n++ } END { printf "sends %d over-allowance %d\n", n, bad + 0 }')
 expect $n 'over-allowance 0' && expect $n 'sends (2[0-9]|[3-9][0-9])' && ok $n
 n=follow-ups-wait-their-delay-and-thread
-out=$(db "select count(*) from outbox o1 join outbox o2 on o1.enrollment_id = o2.enrollment_id
-          and o1.step = 0 and o2.step = 1 where o2.raw like '%In-Reply-To: ' || o1.message_id || '%'
-          and o2.subject = 'Re: ' || o1.subject" ;
-      db "select min(s2.at_ms - s1.at_ms) >= 2*86400000 from send_log s1 join outbox a on a.id = s1.outbox_id
-          join outbox b on b.enrollment_id = a.enrollment_id and b.step = 1 join send_log s2 on s2.outbox_id = b.id
-          where a.step = 0")
+out=$(db "select 'follow-ups ' || count(*) || ' threaded ' ||
+            sum(instr(cast(o2.raw as text), 'In-Reply-To: ' || o1.message_id) > 0
+                and o2.subject = 'Re: ' || o1.subject)
+          from outbox o1 join outbox o2 on o1.enrollment_id = o2.enrollment_id
+          and o1.step = 0 and o2.step = 1 where o2.state = 'sent'";
+      db "select 'min-gap-ok ' || (min(s2.at_ms - s1.at_ms) >= 2*86400000) from send_log s1
+          join outbox a on a.id = s1.outbox_id join outbox b on b.enrollment_id = a.enrollment_id
+          and b.step = 1 join send_log s2 on s2.outbox_id = b.id where a.step = 0")
 printf '%s\n' "$out"
-expect $n '^[1-9][0-9]*$' && expect $n '^1$' && ok $n
+ups=$(sed -n 's/^follow-ups \([0-9]*\) threaded \([0-9]*\)$/\1 \2/p' <<<"$out")
+read -r total threaded <<<"$ups"
+[ "${total:-0}" -gt 0 ] && [ "$total" = "$threaded" ] && expect $n 'min-gap-ok 1' && ok $n ||
+  fail $n "follow-ups not all threaded, or too early"
 
 # ---- 3. kill -9: exactly once or unknown -------------------------------------------
 export MAILFLEET_DB="$WORK/kill.db"
