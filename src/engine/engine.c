@@ -21,7 +21,6 @@
 #include "util/tz.h"
 
 #define DUE_BATCH 500
-#define UNSUB_KEY_META "engine.unsub_key"
 
 int64_t engine_now(struct engine *e)
 {
@@ -57,20 +56,6 @@ void engine_note(struct engine *e, const char *fmt, ...)
     e->cfg.note(e->cfg.note_ctx, line);
 }
 
-static enum mf_rc load_unsub_key(struct engine *e, struct mf_err *err)
-{
-    size_t len = 0;
-    enum mf_rc rc = store_meta_get(e->cfg.st, UNSUB_KEY_META, e->unsub_key,
-                                   sizeof e->unsub_key, &len, err);
-    if (rc == MF_OK && len == sizeof e->unsub_key)
-        return MF_OK;
-    if (rc != MF_OK && rc != MF_ENOTFOUND)
-        return rc;
-    mf_err_clear(err);
-    randombytes_buf(e->unsub_key, sizeof e->unsub_key);
-    return store_meta_put(e->cfg.st, UNSUB_KEY_META, e->unsub_key, sizeof e->unsub_key, err);
-}
-
 struct engine *engine_new(const struct engine_cfg *cfg, struct mf_err *err)
 {
     if (sodium_init() < 0) {
@@ -85,7 +70,7 @@ struct engine *engine_new(const struct engine_cfg *cfg, struct mf_err *err)
     e->cfg = *cfg;
     if (e->cfg.batch <= 0)
         e->cfg.batch = 20;
-    if (load_unsub_key(e, err) != MF_OK) {
+    if (render_unsub_key(e->cfg.st, e->unsub_key, err) != MF_OK) {
         engine_free(e);
         return NULL;
     }

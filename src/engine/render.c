@@ -30,30 +30,64 @@ static const char *lookup(void *ctx, const char *name)
     return v;
 }
 
+#define UNSUB_AD "mailfleet unsubscribe v1"
+#define UNSUB_KEY_META "engine.unsub_key"
+
+enum mf_rc render_unsub_key(struct store *st, unsigned char *key, struct mf_err *err)
+{
+    size_t len = 0;
+    enum mf_rc rc = store_meta_get(st, UNSUB_KEY_META, key, 32, &len, err);
+    if (rc == MF_OK && len == 32)
+        return MF_OK;
+    if (rc != MF_OK && rc != MF_ENOTFOUND)
+        return rc;
+    mf_err_clear(err);
+    randombytes_buf(key, 32);
+    return store_meta_put(st, UNSUB_KEY_META, key, 32, err);
+}
+
+static void put_le64(unsigned char *p, uint64_t v)
+{
+    for (int i = 0; i < 8; i++)
+        p[i] = (unsigned char)(v >> (8 * i));
+}
+
+static uint64_t get_le64(const unsigned char *p)
+{
+    uint64_t v = 0;
+    for (int i = 7; i >= 0; i--)
+        v = v << 8 | p[i];
+    return v;
+}
+
 void render_unsub_token(const unsigned char *key, int64_t lead_id, int64_t campaign_id,
                         char *out, size_t size)
 {
-    char ids[64];
-    snprintf(ids, sizeof ids, "%" PRId64 ".%" PRId64, lead_id, campaign_id);
-    unsigned char mac[12];
-    crypto_generichash(mac, sizeof mac, (const unsigned char *)ids, strlen(ids), key, 32);
-    char hex[2 * sizeof mac + 1];
-    sodium_bin2hex(hex, sizeof hex, mac, sizeof mac);
-    snprintf(out, size, "%s.%s", ids, hex);
+    unsigned char ids[16], box[24 + 16 + 16];
+    put_le64(ids, (uint64_t)lead_id);
+    put_le64(ids + 8, (uint64_t)campaign_id);
+    randombytes_buf(box, 24);
+    crypto_aead_xchacha20poly1305_ietf_encrypt(box + 24, NULL, ids, sizeof ids,
+                                               (const unsigned char *)UNSUB_AD,
+                                               strlen(UNSUB_AD), NULL, box, key);
+    sodium_bin2base64(out, size, box, sizeof box, sodium_base64_VARIANT_URLSAFE_NO_PADDING);
 }
 
 bool render_unsub_verify(const unsigned char *key, const char *token, int64_t *lead_id,
                          int64_t *campaign_id)
 {
-    long long l = 0, c = 0;
-    int used = 0;
-    if (!token || strlen(token) > 80 || sscanf(token, "%lld.%lld.%n", &l, &c, &used) != 2 ||
-        l <= 0 || c <= 0)
+    unsigned char box[24 + 16 + 16], ids[16];
+    size_t len = 0;
+    if (!token || strlen(token) > 100 ||
+        sodium_base642bin(box, sizeof box, token, strlen(token), NULL, &len, NULL,
+                          sodium_base64_VARIANT_URLSAFE_NO_PADDING) != 0 ||
+        len != sizeof box ||
+        crypto_aead_xchacha20poly1305_ietf_decrypt(ids, NULL, NULL, box + 24, sizeof box - 24,
+                                                   (const unsigned char *)UNSUB_AD,
+                                                   strlen(UNSUB_AD), box, key) != 0)
         return false;
-    char want[96];
-    render_unsub_token(key, l, c, want, sizeof want);
-    size_t n = strlen(want);
-    if (strlen(token) != n || sodium_memcmp(want, token, n) != 0)
+    int64_t l = (int64_t)get_le64(ids), c = (int64_t)get_le64(ids + 8);
+    if (l <= 0 || c <= 0)
         return false;
     *lead_id = l;
     *campaign_id = c;
@@ -86,7 +120,7 @@ enum mf_rc render_message(const struct render_in *in, struct render_out *out,
     json_error_t je;
     struct lookup_ctx l = {.fields = json_loads(in->lead_fields ? in->lead_fields : "{}", 0, &je),
                            .email = in->lead_address};
-    char token[96], url[1200] = "";
+    char token[RENDER_TOKEN_SIZE], url[1200] = "";
     render_unsub_token(in->unsub_key, in->lead_id, in->campaign_id, token, sizeof token);
     if (c->unsub_url)
         snprintf(url, sizeof url, "%s%st=%s", c->unsub_url, strchr(c->unsub_url, '?') ? "&" : "?",

@@ -14,6 +14,7 @@
 #include <stdint.h>
 
 #include "engine/campaign.h"
+#include "engine/store.h"
 #include "util/buf.h"
 #include "util/err.h"
 
@@ -45,11 +46,17 @@ enum mf_rc render_message(const struct render_in *in, struct render_out *out,
                           struct mf_err *err);
 void render_out_free(struct render_out *out);
 
-/* The unsubscribe token of (lead, campaign): "L.C.MAC", URL-safe. */
+/* The unsubscribe token of (lead, campaign): both ids sealed with
+ * XChaCha20-Poly1305 under the store's unsubscribe key and a random nonce,
+ * base64url (75 characters): unforgeable, and no database id in clear.
+ * out needs RENDER_TOKEN_SIZE bytes. */
+#define RENDER_TOKEN_SIZE 96
 void render_unsub_token(const unsigned char *key, int64_t lead_id, int64_t campaign_id,
                         char *out, size_t size);
-/* Checks a token; fills the ids. */
+/* Opens a token; fills the ids. false for anything forged or damaged. */
 bool render_unsub_verify(const unsigned char *key, const char *token, int64_t *lead_id,
                          int64_t *campaign_id);
+/* The store's unsubscribe key (32 bytes), made on first use. */
+enum mf_rc render_unsub_key(struct store *st, unsigned char *key, struct mf_err *err);
 
 #endif

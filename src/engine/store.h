@@ -312,6 +312,9 @@ enum mf_rc store_outbox_set_state(struct store *st, int64_t id, const char *stat
                                   const char *error, bool attempts_inc, struct mf_err *err);
 enum mf_rc store_outbox_get(struct store *st, int64_t id, struct store_outbox *out,
                             struct mf_err *err);
+/* The outbox message with this Message-ID ("<...>"); MF_ENOTFOUND if none. */
+enum mf_rc store_outbox_by_message_id(struct store *st, const char *message_id,
+                                      struct store_outbox *out, struct mf_err *err);
 /* Removes a message that was never sent (its first touch goes elsewhere). */
 enum mf_rc store_outbox_delete(struct store *st, int64_t id, struct mf_err *err);
 /* Messages of a mailbox in queued, sending or data_sent: about to count. */

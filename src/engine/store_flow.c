@@ -316,6 +316,28 @@ enum mf_rc store_outbox_get(struct store *st, int64_t id, struct store_outbox *o
     return ret;
 }
 
+enum mf_rc store_outbox_by_message_id(struct store *st, const char *message_id,
+                                      struct store_outbox *out, struct mf_err *err)
+{
+    sqlite3_stmt *s = store_lazy(st, L_OUTBOX_BY_MSGID,
+        "SELECT " OUTBOX_COLS " FROM outbox WHERE message_id = ?1", err);
+    if (!s)
+        return MF_ESTORE;
+    TEXT(s, 1, message_id);
+    int rc = sqlite3_step(s);
+    enum mf_rc ret = MF_OK;
+    if (rc == SQLITE_ROW) {
+        if (!row_to_outbox(s, out, true))
+            ret = mf_err_set(err, MF_ENOMEM, MF_LAYER_INTERNAL, "out of memory");
+    } else if (rc == SQLITE_DONE) {
+        ret = mf_err_set(err, MF_ENOTFOUND, MF_LAYER_LOCAL, "no outbox message %s", message_id);
+    } else {
+        ret = store_db_error(st, err, "reading the outbox");
+    }
+    sqlite3_reset(s);
+    return ret;
+}
+
 enum mf_rc store_outbox_delete(struct store *st, int64_t id, struct mf_err *err)
 {
     sqlite3_stmt *s = store_lazy(st, L_OUTBOX_DELETE,
