@@ -278,7 +278,7 @@ static enum mf_rc queue_message(struct tick *t, struct store_enrollment *en,
         e->stats.skipped++;
         engine_note(e, "skipped %s (%s step %d): %s", lead->address, c->name,
                     en->next_step + 1, rerr.detail);
-        store_event_add(st, engine_now(e), "error", lead->id, en->campaign_id, mb->account, 0, rerr.detail,
+        store_event_add(st, engine_now(e), "skipped", lead->id, en->campaign_id, mb->account, 0, rerr.detail,
                         NULL, NULL, NULL);
         return stop_enrollment(st, en, "skipped", rerr.detail, t->err);
     }

@@ -102,6 +102,59 @@ static enum mf_rc on_sent(struct engine *e, struct store_outbox *ob,
     return rc;
 }
 
+/* Bounce protection: a mailbox whose bounces over the last 7 days pass the
+ * threshold, over a minimum sample, pauses until a person resumes it. */
+#define BOUNCE_WINDOW (7 * 86400)
+#define BOUNCE_MIN_SAMPLE 20
+#define BOUNCE_MAX_PERCENT 5
+/* A campaign with this many refused messages in an hour pauses itself. */
+#define CAMPAIGN_MAX_ERRORS_HOUR 10
+
+static enum mf_rc check_bounce_rate(struct engine *e, const char *mailbox, struct mf_err *err)
+{
+    struct store *st = e->cfg.st;
+    int64_t now = engine_now(e), bounces = 0, sent = 0, rcpts = 0;
+    enum mf_rc rc = store_events_count(st, "bounce", mailbox, 0, now - BOUNCE_WINDOW, &bounces,
+                                       err);
+    if (rc == MF_OK)
+        rc = store_sendlog_mailbox(st, mailbox, (now - BOUNCE_WINDOW) * 1000, &sent, &rcpts, err);
+    int64_t sample = sent + bounces;
+    struct store_mailbox mb;
+    if (rc == MF_OK && (store_mailbox_get(st, mailbox, &mb, err) != MF_OK ||
+                        strcmp(mb.status, "active") != 0))
+        return MF_OK; /* already paused, or gone */
+    if (rc != MF_OK || sample < BOUNCE_MIN_SAMPLE || bounces * 100 < sample * BOUNCE_MAX_PERCENT)
+        return rc;
+    char why[300];
+    snprintf(why, sizeof why, "bounce rate %lld%% (%lld of %lld in 7 days) is over %d%%: "
+             "clean the lead list, then mailfleet mailbox resume %s",
+             (long long)(bounces * 100 / sample), (long long)bounces, (long long)sample,
+             BOUNCE_MAX_PERCENT, mailbox);
+    rc = store_mailbox_set_status(st, mailbox, "paused", why, err);
+    if (rc == MF_OK) {
+        e->stats.paused++;
+        engine_note(e, "paused mailbox %s: %s", mailbox, why);
+    }
+    return rc;
+}
+
+static enum mf_rc check_campaign_errors(struct engine *e, int64_t campaign_id,
+                                        struct mf_err *err)
+{
+    int64_t n = 0;
+    enum mf_rc rc = store_events_count(e->cfg.st, "error", "", campaign_id,
+                                       engine_now(e) - 3600, &n, err);
+    if (rc != MF_OK || n < CAMPAIGN_MAX_ERRORS_HOUR)
+        return rc;
+    char why[200];
+    snprintf(why, sizeof why, "%lld messages refused in the last hour: look at "
+             "mailfleet status and the events, then mailfleet campaign resume", (long long)n);
+    rc = store_campaign_set_status(e->cfg.st, campaign_id, "paused", why, err);
+    if (rc == MF_OK)
+        engine_note(e, "paused campaign %lld: %s", (long long)campaign_id, why);
+    return rc;
+}
+
 static enum mf_rc on_bounce(struct engine *e, struct store_outbox *ob,
                             struct store_enrollment *en, const char *what,
                             struct mf_err *err)
@@ -122,6 +175,7 @@ static enum mf_rc on_bounce(struct engine *e, struct store_outbox *ob,
     if (rc == MF_OK) {
         e->stats.bounced++;
         engine_note(e, "bounced: %s (%s); suppressed, its sequences stop", ob->rcpt, what);
+        rc = check_bounce_rate(e, ob->mailbox, err);
     }
     return rc;
 }
@@ -161,11 +215,16 @@ static enum mf_rc on_deferred(struct engine *e, struct store_outbox *ob, const c
     struct store *st = e->cfg.st;
     struct store_mailbox mb;
     enum mf_rc rc = store_mailbox_get(st, ob->mailbox, &mb, err);
+    /* one step per failure of the mailbox, not per message of the batch
+     * that failed with it */
     int step = mb.backoff_s;
-    int wait = sched_backoff(&step, engine_random(e));
-    int64_t until = engine_now(e) + wait;
-    if (rc == MF_OK && mb.backoff_until < until)
-        rc = store_mailbox_set_backoff(st, ob->mailbox, until, step, err);
+    int wait = 0;
+    if (rc == MF_OK && mb.backoff_until <= engine_now(e)) {
+        wait = sched_backoff(&step, engine_random(e));
+        rc = store_mailbox_set_backoff(st, ob->mailbox, engine_now(e) + wait, step, err);
+    } else if (rc == MF_OK) {
+        wait = (int)(mb.backoff_until - engine_now(e));
+    }
     if (rc == MF_OK)
         rc = store_outbox_set_state(st, ob->id, "queued", what, true, err);
     if (rc == MF_OK) {
@@ -213,6 +272,7 @@ static enum mf_rc on_rejected(struct engine *e, struct store_outbox *ob,
     if (rc == MF_OK) {
         e->stats.failed++;
         engine_note(e, "refused: %s from %s (%s)", ob->rcpt, ob->mailbox, what);
+        rc = check_campaign_errors(e, en->campaign_id, err);
     }
     return rc;
 }

@@ -122,9 +122,12 @@ enum mf_rc render_message(const struct render_in *in, struct render_out *out,
                            .email = in->lead_address};
     char token[RENDER_TOKEN_SIZE], url[1200] = "";
     render_unsub_token(in->unsub_key, in->lead_id, in->campaign_id, token, sizeof token);
-    if (c->unsub_url)
-        snprintf(url, sizeof url, "%s%st=%s", c->unsub_url, strchr(c->unsub_url, '?') ? "&" : "?",
-                 token);
+    if (c->unsub_url) { /* as List-Unsubscribe's: <base without trailing '/'>/TOKEN[?query] */
+        size_t q = strcspn(c->unsub_url, "?"), n = q;
+        while (n > 0 && c->unsub_url[n - 1] == '/')
+            n--;
+        snprintf(url, sizeof url, "%.*s/%s%s", (int)n, c->unsub_url, token, c->unsub_url + q);
+    }
     l.unsubscribe_url = url[0] ? url : NULL;
     char key[128];
     struct mf_buf subject, body, footer;

@@ -360,6 +360,11 @@ enum mf_rc store_event_add(struct store *st, int64_t at, const char *kind, int64
                            int64_t campaign_id, const char *mailbox, int64_t outbox_id,
                            const char *detail, const char *source_key, bool *inserted,
                            struct mf_err *err);
+/* Events of a kind since a time, for a mailbox ("" = any) and a campaign
+ * (0 = any). */
+enum mf_rc store_events_count(struct store *st, const char *kind, const char *mailbox,
+                              int64_t campaign_id, int64_t since, int64_t *count,
+                              struct mf_err *err);
 typedef int (*store_event_cb)(void *ctx, int64_t at, const char *kind, int64_t campaign_id,
                               const char *mailbox, const char *detail);
 enum mf_rc store_events_of_lead(struct store *st, int64_t lead_id, store_event_cb cb,

@@ -581,6 +581,27 @@ enum mf_rc store_event_add(struct store *st, int64_t at, const char *kind, int64
     return rc;
 }
 
+enum mf_rc store_events_count(struct store *st, const char *kind, const char *mailbox,
+                              int64_t campaign_id, int64_t since, int64_t *count,
+                              struct mf_err *err)
+{
+    *count = 0;
+    sqlite3_stmt *s = store_lazy(st, L_EVENT_COUNT,
+        "SELECT count(*) FROM events WHERE kind = ?1 AND (?2 = '' OR mailbox = ?2)"
+        " AND (?3 = 0 OR campaign_id = ?3) AND at >= ?4", err);
+    if (!s)
+        return MF_ESTORE;
+    TEXT(s, 1, kind);
+    TEXT(s, 2, mailbox ? mailbox : "");
+    INT(s, 3, campaign_id);
+    INT(s, 4, since);
+    int rc = sqlite3_step(s);
+    if (rc == SQLITE_ROW)
+        *count = sqlite3_column_int64(s, 0);
+    sqlite3_reset(s);
+    return rc == SQLITE_ROW ? MF_OK : store_db_error(st, err, "counting events");
+}
+
 enum mf_rc store_events_of_lead(struct store *st, int64_t lead_id, store_event_cb cb,
                                 void *ctx, struct mf_err *err)
 {

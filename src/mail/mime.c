@@ -129,7 +129,7 @@ static bool refs_ok(const char *s, char *dst)
     return count > 0;
 }
 
-/* An http(s) URL base we can put in <> and append "?t=..." to. */
+/* An http(s) URL base we can put in <> and append "/TOKEN" to. */
 static bool url_ok(const char *u, bool *https)
 {
     *https = strncasecmp(u, "https://", 8) == 0;
@@ -329,12 +329,17 @@ static enum mf_rc unsub_value(const struct mime_out *m, struct mf_buf *b)
             rc = mf_buf_adds(b, ">");
     }
     if (rc == MF_OK && m->unsub_url && *m->unsub_url) {
-        rc = mf_buf_printf(b, "%s <%s%st=", b->len ? ",\n" : "", m->unsub_url,
-                           strchr(m->unsub_url, '?') ? "&" : "?");
+        /* one-click, path style: <base without trailing '/'>/TOKEN, the
+         * token before the base's query, if it has one */
+        const char *u = m->unsub_url;
+        size_t q = strcspn(u, "?"), n = q;
+        while (n > 0 && u[n - 1] == '/')
+            n--;
+        rc = mf_buf_printf(b, "%s <%.*s/", b->len ? ",\n" : "", (int)n, u);
         if (rc == MF_OK)
             rc = add_pct(b, m->unsub_token, "");
         if (rc == MF_OK)
-            rc = mf_buf_adds(b, ">");
+            rc = mf_buf_printf(b, "%s>", u + q);
     }
     return rc == MF_OK ? mf_buf_adds(b, "\n") : rc;
 }

@@ -15,8 +15,9 @@
  *   Message-ID, In-Reply-To, References (References defaults to
  *             In-Reply-To when only that is given)
  *   List-Unsubscribe      `<mailto:ADDR?subject=unsubscribe%20TOKEN>` and/or
- *                         `<URL?t=TOKEN>` (`&t=` when URL already has a '?'),
- *                         the token percent-encoded; only the parts given
+ *                         `<BASE/TOKEN>` (BASE without a trailing '/'; a
+ *                         query in BASE stays after the token), the token
+ *                         percent-encoded; only the parts given
  *   List-Unsubscribe-Post `List-Unsubscribe=One-Click`, only when the URL is
  *                         https (RFC 8058)
  *   MIME-Version: 1.0 and the body.

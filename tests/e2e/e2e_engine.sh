@@ -162,4 +162,45 @@ read -r distinct dupes <<<"$delivered"
   [ "$unknown" -le $((kills * 4)) ] && ok $n || fail $n "not exactly once"
 printf '%s\n' "$out"
 
+# ---- 4. a 4.7.500 storm backs the mailbox off and recovers; mailbox import ---------
+if [ -n "${MF_FAULT_PORT:-}" ]; then
+  export MAILFLEET_DB="$WORK/storm.db"
+  printf 'email,host,port,security,secret,daily_cap,ramp_start,timezone\n%s\n%s\n' \
+    "storm@fleet.test,127.0.0.1,$MF_FAULT_PORT,starttls,good,500,0,Europe/Paris" \
+    ",127.0.0.1,$MF_FAULT_PORT,starttls,good,500,0,UTC" > "$WORK/mailboxes.csv"
+  n=mailbox-import
+  check $n 65 "$MF" mailbox import "$WORK/mailboxes.csv" && expect $n 'line 3: rejected: no email' &&
+    expect $n 'imported 1 mailbox, rejected 1' && refute $n 'good' &&
+    check $n 0 "$MF" mailbox list && expect $n 'storm@fleet.test +active +30/min' && ok $n
+  # configured above what the server really allows: the server says 4.7.500
+  db "update mailboxes set per_minute = 100"
+  campaign storm '  - subject: "Storm"
+    body: "Hello."' > "$WORK/storm.yaml"
+  { echo "email"; for i in $(seq 1 36); do echo "s$i@example.test"; done; } > "$WORK/storm.csv"
+  "$MF" campaign create "$WORK/storm.yaml" --start >/dev/null
+  "$MF" leads import "$WORK/storm.csv" --campaign storm >/dev/null
+  n=storm-backs-off-and-recovers
+  check $n 0 "$MF" run "${CA[@]}" --until-idle --no-gap --for 200 &&
+    expect $n 'deferred s[0-9]+@example.test from storm@fleet.test \(451 4\.7\.500' &&
+    expect $n 'the mailbox backs off (4[89]|5[0-9]|6[0-9]|7[0-2]) s' &&
+    expect $n 'run ended: 36 sent' && ok $n
+
+  # ---- 5. bounce protection: too many bounces pause the mailbox ------------------------
+  export MAILFLEET_DB="$WORK/bounce.db"
+  printf 'good\n' | "$MF" account add b1 --host "$H" --port "$MF_FAULT_PORT" --security starttls \
+    --user b1@fleet.test --from b1@fleet.test --password-stdin >/dev/null
+  "$MF" mailbox add b1 --daily-cap 1000 --no-ramp >/dev/null
+  campaign bounce '  - subject: "Bounce"
+    body: "Hello."' > "$WORK/bounce.yaml"
+  { echo "email"; for i in $(seq 1 18); do echo "b$i@example.test"; done
+    for i in 1 2 3; do echo "unknown@d$i.example.test"; done
+    for i in $(seq 19 30); do echo "b$i@example.test"; done; } > "$WORK/bounce.csv"
+  "$MF" campaign create "$WORK/bounce.yaml" --start >/dev/null
+  "$MF" leads import "$WORK/bounce.csv" --campaign bounce >/dev/null
+  n=bounce-rate-pauses-the-mailbox
+  check $n 0 "$MF" run "${CA[@]}" --for 40 --no-gap &&
+    expect $n 'paused mailbox b1: bounce rate [0-9]+% \([0-9] of [0-9]+ in 7 days\) is over 5%' &&
+    check $n 0 "$MF" status && expect $n 'b1 +paused .*bounce rate' && ok $n
+fi
+
 finish

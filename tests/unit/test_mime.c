@@ -215,12 +215,13 @@ static void test_unsubscribe_headers(void **state)
     m.unsub_url = "https://u.example.com/unsub";
     s = build(&m, MF_OK);
     raw_header(s, "List-Unsubscribe", v, sizeof v);
-    assert_string_equal(v, "<https://u.example.com/unsub?t=L42C7-x_y.z~>");
+    assert_string_equal(v, "<https://u.example.com/unsub/L42C7-x_y.z~>"); /* path style */
     raw_header(s, "List-Unsubscribe-Post", v, sizeof v);
     assert_string_equal(v, "List-Unsubscribe=One-Click");
     free(s);
 
-    /* both, in order; the token percent-encoded; '&' after an existing '?' */
+    /* both, in order; the token percent-encoded; a query of the base stays
+     * after the token */
     m.unsub_mailto = "unsub@example.com";
     m.unsub_url = "https://u.example.com/u?c=9";
     m.unsub_token = "a b/c";
@@ -228,7 +229,7 @@ static void test_unsubscribe_headers(void **state)
     check_lines(s);
     raw_header(s, "List-Unsubscribe", v, sizeof v);
     assert_string_equal(v, "<mailto:unsub@example.com?subject=unsubscribe%20a%20b%2Fc>, "
-                           "<https://u.example.com/u?c=9&t=a%20b%2Fc>");
+                           "<https://u.example.com/u/a%20b%2Fc?c=9>");
     header_names(s, names, sizeof names);
     assert_non_null(strstr(names, "\nList-Unsubscribe\nList-Unsubscribe-Post\n"));
     GMimeMessage *g = parse(s);
@@ -244,10 +245,25 @@ static void test_unsubscribe_headers(void **state)
     m.unsub_token = "t1";
     s = build(&m, MF_OK);
     raw_header(s, "List-Unsubscribe", v, sizeof v);
-    assert_string_equal(v, "<http://u.example.com/u?t=t1>");
+    assert_string_equal(v, "<http://u.example.com/u/t1>");
     header_names(s, names, sizeof names);
     assert_null(strstr(names, "List-Unsubscribe-Post"));
     free(s);
+
+    /* the base's trailing slashes are dropped: one '/' before the token */
+    const char *bases[][2] = {{"https://u.example.com/u/", "<https://u.example.com/u/t1>"},
+                              {"https://u.example.com//", "<https://u.example.com/t1>"},
+                              {"https://u.example.com", "<https://u.example.com/t1>"},
+                              {"https://u.example.com/u/?c=9", "<https://u.example.com/u/t1?c=9>"}};
+    for (size_t i = 0; i < sizeof bases / sizeof bases[0]; i++) {
+        m.unsub_url = bases[i][0];
+        s = build(&m, MF_OK);
+        raw_header(s, "List-Unsubscribe", v, sizeof v);
+        assert_string_equal(v, bases[i][1]);
+        header_names(s, names, sizeof names);
+        assert_non_null(strstr(names, "List-Unsubscribe-Post"));
+        free(s);
+    }
 
     /* refused */
     const char *bad_urls[] = {"ftp://x.example.com/u", "https://", "https://x.example.com/a b",
