@@ -179,35 +179,85 @@ static enum mf_rc usage_of(struct engine *e, const struct store_mailbox *m,
 
 /* ---- choosing a mailbox --------------------------------------------------------------- */
 
-struct pick {
-    struct engine *e;
-    int64_t now;
-    struct store_mailbox best;
-    int best_spare;
-    int64_t earliest;             /* when some mailbox frees up */
-    struct mf_err *err;
-};
-
-static int pick_cb(void *ctx, const struct store_mailbox *m)
-{
-    struct pick *p = ctx;
+/* Each tick reads every mailbox's limits and usage once; queueing a message
+ * updates the copy, so one tick never overshoots and the store is not asked
+ * again per enrollment. */
+struct mbstate {
+    struct store_mailbox m;
     struct sched_limits l;
     struct sched_usage u;
-    limits_of(p->e, m, &l);
-    if (usage_of(p->e, m, &l, p->now, &u, p->err) != MF_OK)
-        return 1;
-    struct sched_verdict v = sched_check(&l, &u, 1, 1, p->now);
-    if (v.block != SCHED_OK) {
-        if (v.not_before > p->now && (!p->earliest || v.not_before < p->earliest))
-            p->earliest = v.not_before;
-        return 0;
+};
+
+struct load_ctx {
+    struct engine *e;
+    int64_t now;
+    struct mbstate *v;
+    size_t n, cap;
+    struct mf_err *err;
+    enum mf_rc rc;
+};
+
+static int load_cb(void *ctx, const struct store_mailbox *m)
+{
+    struct load_ctx *c = ctx;
+    if (c->n == c->cap) {
+        size_t cap = c->cap ? 2 * c->cap : 64;
+        struct mbstate *v = realloc(c->v, cap * sizeof *v);
+        if (!v) {
+            c->rc = mf_err_set(c->err, MF_ENOMEM, MF_LAYER_INTERNAL, "out of memory");
+            return 1;
+        }
+        c->v = v;
+        c->cap = cap;
     }
-    int spare = sched_spare(&l, &u, p->now);
-    if (spare > p->best_spare) {
-        p->best = *m;
-        p->best_spare = spare;
+    struct mbstate *b = &c->v[c->n];
+    b->m = *m;
+    limits_of(c->e, m, &b->l);
+    c->rc = usage_of(c->e, m, &b->l, c->now, &b->u, c->err);
+    c->n += c->rc == MF_OK;
+    return c->rc != MF_OK;
+}
+
+static struct mbstate *mb_find(struct mbstate *v, size_t n, const char *account)
+{
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(v[i].m.account, account) == 0)
+            return &v[i];
+    return NULL;
+}
+
+/* The mailbox with the most spare capacity that may send now; else NULL and
+ * *earliest gets when one frees up. */
+static struct mbstate *mb_pick(struct mbstate *v, size_t n, int64_t now, int64_t *earliest)
+{
+    struct mbstate *best = NULL;
+    int best_spare = 0;
+    for (size_t i = 0; i < n; i++) {
+        struct sched_verdict verdict = sched_check(&v[i].l, &v[i].u, 1, 1, now);
+        if (verdict.block != SCHED_OK) {
+            if (verdict.not_before > now && (!*earliest || verdict.not_before < *earliest))
+                *earliest = verdict.not_before;
+            continue;
+        }
+        int spare = sched_spare(&v[i].l, &v[i].u, now);
+        if (spare > best_spare) {
+            best = &v[i];
+            best_spare = spare;
+        }
     }
-    return 0;
+    return best;
+}
+
+/* What one queued message uses up, until the next tick reads the store. */
+static void mb_charge(struct mbstate *v, size_t n, struct mbstate *b, int64_t next_send)
+{
+    b->u.msgs_60s++;
+    b->u.msgs_24h++;
+    b->u.rcpts_24h++;
+    b->u.next_send_at = next_send;
+    for (size_t i = 0; b->m.tenant[0] && i < n; i++)
+        if (strcmp(v[i].m.tenant, b->m.tenant) == 0)
+            v[i].u.tenant_external_24h++;
 }
 
 /* ---- the tick ------------------------------------------------------------------------- */
@@ -215,6 +265,8 @@ static int pick_cb(void *ctx, const struct store_mailbox *m)
 struct tick {
     struct engine *e;
     int64_t now;
+    struct mbstate *mbs;
+    size_t nmbs;
     int queued;
     int64_t next_due;
     struct mf_err *err;
@@ -254,8 +306,9 @@ static enum mf_rc stop_enrollment(struct store *st, struct store_enrollment *en,
 /* Renders and queues one message; the enrollment waits for its outcome. */
 static enum mf_rc queue_message(struct tick *t, struct store_enrollment *en,
                                 const struct campaign_spec *c, const struct store_lead *lead,
-                                const struct store_mailbox *mb)
+                                struct mbstate *b)
 {
+    const struct store_mailbox *mb = &b->m;
     struct engine *e = t->e;
     struct store *st = e->cfg.st;
     struct store_account acct;
@@ -291,9 +344,9 @@ static enum mf_rc queue_message(struct tick *t, struct store_enrollment *en,
     snprintf(o.rcpt, sizeof o.rcpt, "%s", lead->address);
     snprintf(o.subject, sizeof o.subject, "%s", out.subject);
     int64_t id = 0;
-    rc = store_begin(st, t->err);
-    if (rc == MF_OK)
-        rc = store_outbox_add(st, &o, &id, t->err);
+    /* inside the tick's transaction: a crash loses the whole tick's queue,
+     * none of which was sent */
+    rc = store_outbox_add(st, &o, &id, t->err);
     if (rc == MF_OK) {
         snprintf(en->mailbox, sizeof en->mailbox, "%s", mb->account);
         snprintf(en->state, sizeof en->state, "sending");
@@ -302,9 +355,9 @@ static enum mf_rc queue_message(struct tick *t, struct store_enrollment *en,
     int gap = sched_gap(c->gap_min_s, c->gap_max_s, engine_random(e));
     if (rc == MF_OK)
         rc = store_mailbox_set_next_send(st, mb->account, t->now + gap, t->err);
-    rc = rc == MF_OK ? store_commit(st, t->err) : (store_rollback(st), rc);
     render_out_free(&out);
     if (rc == MF_OK) {
+        mb_charge(t->mbs, t->nmbs, b, e->cfg.ignore_gap ? 0 : t->now + gap);
         t->queued++;
         e->stats.queued++;
     }
@@ -332,42 +385,31 @@ static enum mf_rc consider(struct tick *t, struct store_enrollment *en)
         e->stats.skipped++;
         rc = stop_enrollment(st, en, "stopped", why, t->err);
     } else if (rc == MF_OK) {
-        struct store_mailbox mb;
-        bool have = false;
-        if (en->mailbox[0]) {
-            have = store_mailbox_get(st, en->mailbox, &mb, t->err) == MF_OK;
-            if (!have)
-                rc = stop_enrollment(st, en, "stopped", "its mailbox no longer exists",
-                                     t->err);
-        }
+        struct mbstate *b = en->mailbox[0] ? mb_find(t->mbs, t->nmbs, en->mailbox) : NULL;
         char zone[64];
-        lead_zone(c, &lead, have ? mb.timezone : "UTC", zone, sizeof zone);
+        lead_zone(c, &lead, b ? b->m.timezone : "UTC", zone, sizeof zone);
         struct sched_window w = {c->window_start_min, c->window_end_min, c->days_mask};
-        if (rc == MF_OK && !(en->mailbox[0] && !have)) {
-            int64_t open = sched_window_next(&w, zone, t->now);
-            if (open > t->now) {
-                en->next_due = open; /* outside the lead's window: come back then */
-                rc = store_enrollment_update(st, en, t->err);
-                due_later(t, open);
-            } else if (have) {
-                /* a follow-up: its mailbox, or wait */
-                struct sched_limits l;
-                struct sched_usage u;
-                limits_of(e, &mb, &l);
-                rc = usage_of(e, &mb, &l, t->now, &u, t->err);
-                struct sched_verdict v = sched_check(&l, &u, 1, 1, t->now);
-                if (rc == MF_OK && v.block == SCHED_OK)
-                    rc = queue_message(t, en, c, &lead, &mb);
-                else
-                    due_later(t, v.not_before ? v.not_before : t->now + 60);
-            } else {
-                struct pick p = {.e = e, .now = t->now, .err = t->err};
-                rc = store_mailbox_list(st, pick_cb, &p, t->err);
-                if (rc == MF_OK && p.best_spare > 0)
-                    rc = queue_message(t, en, c, &lead, &p.best);
-                else
-                    due_later(t, p.earliest ? p.earliest : t->now + 60);
-            }
+        int64_t open = sched_window_next(&w, zone, t->now);
+        if (en->mailbox[0] && !b) {
+            rc = stop_enrollment(st, en, "stopped", "its mailbox no longer exists", t->err);
+        } else if (open > t->now) {
+            en->next_due = open; /* outside the lead's window: come back then */
+            rc = store_enrollment_update(st, en, t->err);
+            due_later(t, open);
+        } else if (b) {
+            /* a follow-up: its mailbox, or wait */
+            struct sched_verdict v = sched_check(&b->l, &b->u, 1, 1, t->now);
+            if (v.block == SCHED_OK)
+                rc = queue_message(t, en, c, &lead, b);
+            else
+                due_later(t, v.not_before ? v.not_before : t->now + 60);
+        } else {
+            int64_t earliest = 0;
+            b = mb_pick(t->mbs, t->nmbs, t->now, &earliest);
+            if (b)
+                rc = queue_message(t, en, c, &lead, b);
+            else
+                due_later(t, earliest ? earliest : t->now + 60);
         }
     }
     store_lead_clear(&lead);
@@ -385,7 +427,22 @@ static int due_cb(void *ctx, const struct store_enrollment *row)
 enum mf_rc engine_tick(struct engine *e, int *queued, int64_t *next_due, struct mf_err *err)
 {
     struct tick t = {.e = e, .now = engine_now(e), .err = err};
-    enum mf_rc rc = store_enrollments_due(e->cfg.st, t.now, DUE_BATCH, due_cb, &t, err);
+    struct load_ctx lc = {.e = e, .now = t.now, .err = err};
+    enum mf_rc rc = store_mailbox_list(e->cfg.st, load_cb, &lc, err);
+    if (rc == MF_OK)
+        rc = lc.rc;
+    t.mbs = lc.v;
+    t.nmbs = lc.n;
+    /* one transaction per tick: one commit for all it queues */
+    if (rc == MF_OK)
+        rc = store_begin(e->cfg.st, err);
+    if (rc == MF_OK) {
+        rc = store_enrollments_due(e->cfg.st, t.now, DUE_BATCH, due_cb, &t, err);
+        rc = rc == MF_OK ? store_commit(e->cfg.st, err) : (store_rollback(e->cfg.st), rc);
+        if (rc != MF_OK)
+            t.queued = 0;
+    }
+    free(lc.v);
     if (rc == MF_OK)
         rc = t.rc;
     *queued = t.queued;

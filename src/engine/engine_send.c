@@ -130,6 +130,8 @@ static void on_done(void *ctx, const struct mf_err *err)
         finish(l, j);
     }
     l->e->drives--;
+    /* a connection is free: let the run loop queue and start more now */
+    event_base_loopbreak(l->e->base);
     unlink_link(l);
     smtp_drive_free(l->drive);
     link_free(l);
@@ -228,8 +230,12 @@ static enum mf_rc open_link(struct engine *e, const char *mailbox, struct mf_err
     snprintf(l->mailbox, sizeof l->mailbox, "%s", mailbox);
     struct claim c = {.l = l, .limit = e->cfg.batch};
     rc = store_outbox_by_state(st, "queued", mailbox, e->cfg.batch, claim_cb, &c, err);
-    for (size_t i = 0; rc == MF_OK && i < l->njobs; i++) /* before MAIL FROM */
+    if (rc == MF_OK && l->njobs) /* before MAIL FROM, in one commit */
+        rc = store_begin(st, err);
+    for (size_t i = 0; rc == MF_OK && i < l->njobs; i++)
         rc = store_outbox_set_state(st, l->jobs[i].outbox_id, "sending", NULL, false, err);
+    if (l->njobs)
+        rc = rc == MF_OK ? store_commit(st, err) : (store_rollback(st), rc);
     bool is_token = false;
     if (rc == MF_OK && l->njobs && a.user[0] && strcasecmp(a.auth, "none") != 0) {
         l->secret = mailbox_secret(e, &a, &is_token, err);
@@ -309,9 +315,14 @@ struct start_ctx {
 
 static int start_cb(void *ctx, const char *mailbox, int64_t count)
 {
-    (void)count;
     struct start_ctx *s = ctx;
-    s->rc = open_link(s->e, mailbox, s->err);
+    /* as many connections as the mailbox may have, each with a batch */
+    for (int64_t left = count; s->rc == MF_OK && left > 0; left -= s->e->cfg.batch) {
+        int before = s->e->drives;
+        s->rc = open_link(s->e, mailbox, s->err);
+        if (s->e->drives == before)
+            break;
+    }
     return s->rc != MF_OK;
 }
 

@@ -270,13 +270,14 @@ enum mf_rc store_enrollment_get(struct store *st, int64_t id, struct store_enrol
                                 struct mf_err *err);
 enum mf_rc store_enrollment_update(struct store *st, const struct store_enrollment *e,
                                    struct mf_err *err);
-/* Stops every active enrollment of a lead (campaign_id 0 = all campaigns). */
+/* Stops every active or sending enrollment of a lead (campaign_id 0 = all). */
 enum mf_rc store_enrollments_stop_lead(struct store *st, int64_t lead_id,
                                        int64_t campaign_id, const char *reason,
                                        struct mf_err *err);
 enum mf_rc store_enrollments_of_lead(struct store *st, int64_t lead_id,
                                      store_enrollment_cb cb, void *ctx, struct mf_err *err);
-/* Enrollments still to go (active or sending) in active campaigns, and the
+/* Enrollments still to go (active, or sending a message whose fate is not
+ * `unknown` — those wait for a person) in active campaigns, and the
  * earliest next_due among the active ones (0 when none). */
 enum mf_rc store_enrollments_open(struct store *st, int64_t *open, int64_t *next_due,
                                   struct mf_err *err);

@@ -161,7 +161,8 @@ enum mf_rc store_enrollments_stop_lead(struct store *st, int64_t lead_id,
 {
     sqlite3_stmt *s = store_lazy(st, L_ENROLL_STOP_LEAD,
         "UPDATE enrollments SET state = 'stopped', reason = ?3"
-        " WHERE lead_id = ?1 AND (?2 = 0 OR campaign_id = ?2) AND state = 'active'", err);
+        " WHERE lead_id = ?1 AND (?2 = 0 OR campaign_id = ?2)"
+        " AND state IN ('active','sending')", err);
     if (!s)
         return MF_ESTORE;
     INT(s, 1, lead_id);
@@ -177,7 +178,9 @@ enum mf_rc store_enrollments_open(struct store *st, int64_t *open, int64_t *next
     sqlite3_stmt *s = store_lazy(st, L_ENROLL_OPEN,
         "SELECT count(*), min(CASE WHEN e.state = 'active' THEN e.next_due END)"
         " FROM enrollments e JOIN campaigns c ON c.id = e.campaign_id"
-        " WHERE e.state IN ('active','sending') AND c.status = 'active'", err);
+        " WHERE e.state IN ('active','sending') AND c.status = 'active'"
+        " AND NOT EXISTS (SELECT 1 FROM outbox o WHERE o.enrollment_id = e.id"
+        "   AND o.state = 'unknown')", err);
     if (!s)
         return MF_ESTORE;
     int rc = sqlite3_step(s);
