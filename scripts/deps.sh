@@ -2,7 +2,9 @@
 # Installs what mailfleet needs on Debian 12, only when something is missing.
 #   scripts/deps.sh build   compiler, cmake and the libraries
 #   scripts/deps.sh test    the above plus the test peers (postfix's smtp-sink,
-#                           dovecot, node for the fault peer, swaks, msmtp)
+#                           dovecot, node for the fault peer, swaks, msmtp) and
+#                           Sisimai (libsisimai-perl), e2e_classify's reference
+#                           bounce parser: optional, a failed install only warns
 # Daemons that Debian would start on install (postfix, dovecot listen on every
 # interface) are kept from starting by a policy-rc.d for the duration of the
 # install: tests run their own instances on 127.0.0.1 only.
@@ -15,9 +17,18 @@ build_pkgs=(build-essential cmake pkg-config libssl-dev libevent-dev libc-ares-d
   ca-certificates openssl)
 test_pkgs=(postfix dovecot-core dovecot-imapd dovecot-pop3d dovecot-submissiond
   nodejs npm swaks libnet-ssleay-perl msmtp curl clang hyperfine)
+# wanted by the tests but not needed: when apt cannot install them, the
+# tests that use them say so and skip that part
+optional_test_pkgs=(libsisimai-perl)
 
 pkgs=("${build_pkgs[@]}")
 [ "$what" = test ] && pkgs+=("${test_pkgs[@]}")
+optional=()
+if [ "$what" = test ]; then
+  for p in "${optional_test_pkgs[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' || optional+=("$p")
+  done
+fi
 
 missing=()
 for p in "${pkgs[@]}"; do
@@ -28,9 +39,9 @@ for p in "${pkgs[@]}"; do
   esac
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' || missing+=("$p")
 done
-[ ${#missing[@]} -eq 0 ] && exit 0
+[ ${#missing[@]} -eq 0 ] && [ ${#optional[@]} -eq 0 ] && exit 0
 
-echo "mailfleet: installing ${missing[*]}" >&2
+echo "mailfleet: installing ${missing[*]} ${optional[*]}" >&2
 SUDO=
 [ "$(id -u)" -eq 0 ] || SUDO=sudo
 export DEBIAN_FRONTEND=noninteractive
@@ -45,4 +56,10 @@ cleanup() { [ $had_policy -eq 0 ] && $SUDO rm -f "$policy"; true; }
 trap cleanup EXIT
 echo "postfix postfix/main_mailer_type select No configuration" | $SUDO debconf-set-selections
 $SUDO apt-get update -qq
-$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+if [ ${#missing[@]} -gt 0 ]; then
+  $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+for p in "${optional[@]}"; do
+  $SUDO apt-get install -y -qq --no-install-recommends "$p" >/dev/null ||
+    echo "mailfleet: $p could not be installed; the tests that use it will skip that part" >&2
+done

@@ -134,6 +134,7 @@ int cmd_run(const struct cli_global *g, int argc, char **argv);
 int cmd_status(const struct cli_global *g, int argc, char **argv);
 int cmd_plan(const struct cli_global *g, int argc, char **argv);
 int cmd_logout(const struct cli_global *g, int argc, char **argv);
+int cmd_classify(const struct cli_global *g, int argc, char **argv);
 int cmd_serve(const struct cli_global *g, int argc, char **argv);
 
 #endif

@@ -28,6 +28,7 @@ static const char usage[] =
     "  lead show ADDRESS       a lead's sequences and history\n"
     "  suppress add|remove|list   the do-not-send list\n"
     "  outbox list|resolve     messages whose fate is unknown\n"
+    "  classify FILE... [--json]   what came back: bounce, reply, auto-reply, ...\n"
     "  serve                   the one-click unsubscribe endpoint (RFC 8058)\n"
     "  providers [ID]          provider presets: servers, sign-in, sending limits\n"
     "  explain \"REPLY\"         what a server reply means and how to fix it\n"
@@ -84,6 +85,7 @@ int main(int argc, char **argv)
         {"mailbox", cmd_mailbox}, {"campaign", cmd_campaign}, {"leads", cmd_leads},
         {"lead", cmd_lead}, {"suppress", cmd_suppress}, {"outbox", cmd_outbox},
         {"run", cmd_run}, {"status", cmd_status}, {"plan", cmd_plan},
+        {"classify", cmd_classify},
         {"serve", cmd_serve},
     };
     for (size_t k = 0; k < sizeof cmds / sizeof *cmds; k++)
