@@ -234,7 +234,7 @@ static char *encode_form(const struct oauth_form_field *fields)
             mf_wipe_free_str(out);
             return NULL;
         }
-        p += sprintf(p, "%s%s=%s", p == out ? "" : "&", n, v);
+        p += snprintf(p, total - (size_t)(p - out), "%s%s=%s", p == out ? "" : "&", n, v);
         free(n);
         mf_wipe_free_str(v);
     }

@@ -7,20 +7,9 @@
 #include "engine/store_int.h"
 #include "util/clock.h"
 
-#define TEXT(s, i, v) sqlite3_bind_text(s, i, v, -1, SQLITE_STATIC)
-#define INT(s, i, v) sqlite3_bind_int64(s, i, (sqlite3_int64)(v))
+#define TEXT STORE_TEXT
+#define INT STORE_INT
 
-static enum mf_rc done_or(struct store *st, sqlite3_stmt *s, const char *what,
-                          struct mf_err *err)
-{
-    int rc = store_step_done(s);
-    if (rc == SQLITE_DONE)
-        return MF_OK;
-    if (rc == SQLITE_CONSTRAINT)
-        return mf_err_set(err, MF_EINVAL, MF_LAYER_LOCAL, "%s: a value is out of range "
-                          "or refers to something that does not exist", what);
-    return store_db_error(st, err, what);
-}
 
 static char *col_dup(sqlite3_stmt *s, int col)
 {
@@ -80,7 +69,7 @@ enum mf_rc store_mailbox_put(struct store *st, const struct store_mailbox *m,
     INT(s, 13, m->backoff_until);
     INT(s, 14, m->backoff_s);
     INT(s, 15, m->next_send_at);
-    return done_or(st, s, "saving the mailbox", err);
+    return store_done_or(st, s, "saving the mailbox", err);
 }
 
 enum mf_rc store_mailbox_get(struct store *st, const char *account,
@@ -138,7 +127,7 @@ enum mf_rc store_mailbox_set_status(struct store *st, const char *account,
     TEXT(s, 1, account);
     TEXT(s, 2, status);
     TEXT(s, 3, reason ? reason : "");
-    enum mf_rc rc = done_or(st, s, "changing the mailbox", err);
+    enum mf_rc rc = store_done_or(st, s, "changing the mailbox", err);
     if (rc == MF_OK && sqlite3_changes(st->db) == 0)
         return mf_err_set(err, MF_ENOTFOUND, MF_LAYER_LOCAL, "no mailbox \"%s\"", account);
     return rc;
@@ -154,7 +143,7 @@ enum mf_rc store_mailbox_set_backoff(struct store *st, const char *account,
     TEXT(s, 1, account);
     INT(s, 2, until);
     INT(s, 3, backoff_s);
-    return done_or(st, s, "saving the backoff", err);
+    return store_done_or(st, s, "saving the backoff", err);
 }
 
 enum mf_rc store_mailbox_set_next_send(struct store *st, const char *account,
@@ -166,7 +155,7 @@ enum mf_rc store_mailbox_set_next_send(struct store *st, const char *account,
         return MF_ESTORE;
     TEXT(s, 1, account);
     INT(s, 2, at);
-    return done_or(st, s, "saving the next send time", err);
+    return store_done_or(st, s, "saving the next send time", err);
 }
 
 enum mf_rc store_tenant_put(struct store *st, const char *name, int daily_external_cap,
@@ -178,7 +167,7 @@ enum mf_rc store_tenant_put(struct store *st, const char *name, int daily_extern
         return MF_ESTORE;
     TEXT(s, 1, name);
     INT(s, 2, daily_external_cap);
-    return done_or(st, s, "saving the tenant", err);
+    return store_done_or(st, s, "saving the tenant", err);
 }
 
 enum mf_rc store_tenant_cap(struct store *st, const char *name, int *cap,
@@ -220,7 +209,7 @@ enum mf_rc store_lead_add(struct store *st, const char *address, const char *dom
     TEXT(s, 3, fields && *fields ? fields : "{}");
     TEXT(s, 4, timezone ? timezone : "");
     INT(s, 5, mf_wall_seconds());
-    enum mf_rc rc = done_or(st, s, "saving the lead", err);
+    enum mf_rc rc = store_done_or(st, s, "saving the lead", err);
     if (rc != MF_OK)
         return rc;
     *inserted = sqlite3_changes(st->db) > 0;
@@ -306,7 +295,7 @@ enum mf_rc store_lead_set_status(struct store *st, int64_t id, const char *statu
         return MF_ESTORE;
     INT(s, 1, id);
     TEXT(s, 2, status);
-    return done_or(st, s, "changing the lead", err);
+    return store_done_or(st, s, "changing the lead", err);
 }
 
 /* ---- suppression ---------------------------------------------------------------- */
@@ -322,7 +311,7 @@ enum mf_rc store_suppress_add(struct store *st, const char *value, const char *r
     TEXT(s, 1, value);
     TEXT(s, 2, reason ? reason : "");
     INT(s, 3, mf_wall_seconds());
-    return done_or(st, s, "adding to the suppression list", err);
+    return store_done_or(st, s, "adding to the suppression list", err);
 }
 
 enum mf_rc store_suppress_remove(struct store *st, const char *value, struct mf_err *err)
@@ -332,7 +321,7 @@ enum mf_rc store_suppress_remove(struct store *st, const char *value, struct mf_
     if (!s)
         return MF_ESTORE;
     TEXT(s, 1, value);
-    enum mf_rc rc = done_or(st, s, "removing from the suppression list", err);
+    enum mf_rc rc = store_done_or(st, s, "removing from the suppression list", err);
     if (rc == MF_OK && sqlite3_changes(st->db) == 0)
         return mf_err_set(err, MF_ENOTFOUND, MF_LAYER_LOCAL,
                           "%s is not on the suppression list", value);
@@ -434,7 +423,7 @@ enum mf_rc store_campaign_put(struct store *st, const char *name, const char *sp
     TEXT(s, 2, spec);
     INT(s, 3, nsteps);
     INT(s, 4, mf_wall_seconds());
-    enum mf_rc rc = done_or(st, s, "saving the campaign", err);
+    enum mf_rc rc = store_done_or(st, s, "saving the campaign", err);
     if (rc != MF_OK)
         return rc;
     struct store_campaign c;
@@ -505,5 +494,5 @@ enum mf_rc store_campaign_set_status(struct store *st, int64_t id, const char *s
     INT(s, 1, id);
     TEXT(s, 2, status);
     TEXT(s, 3, reason ? reason : "");
-    return done_or(st, s, "changing the campaign", err);
+    return store_done_or(st, s, "changing the campaign", err);
 }

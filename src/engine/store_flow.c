@@ -6,20 +6,9 @@
 #include "engine/store_int.h"
 #include "util/clock.h"
 
-#define TEXT(s, i, v) sqlite3_bind_text(s, i, v, -1, SQLITE_STATIC)
-#define INT(s, i, v) sqlite3_bind_int64(s, i, (sqlite3_int64)(v))
+#define TEXT STORE_TEXT
+#define INT STORE_INT
 
-static enum mf_rc done_or(struct store *st, sqlite3_stmt *s, const char *what,
-                          struct mf_err *err)
-{
-    int rc = store_step_done(s);
-    if (rc == SQLITE_DONE)
-        return MF_OK;
-    if (rc == SQLITE_CONSTRAINT)
-        return mf_err_set(err, MF_EINVAL, MF_LAYER_LOCAL, "%s: a value is out of range, "
-                          "duplicate, or refers to nothing", what);
-    return store_db_error(st, err, what);
-}
 
 /* ---- enrollments ------------------------------------------------------------------ */
 
@@ -53,7 +42,7 @@ enum mf_rc store_enroll(struct store *st, int64_t campaign_id, int64_t lead_id,
     INT(s, 1, campaign_id);
     INT(s, 2, lead_id);
     INT(s, 3, due);
-    enum mf_rc rc = done_or(st, s, "enrolling the lead", err);
+    enum mf_rc rc = store_done_or(st, s, "enrolling the lead", err);
     *inserted = rc == MF_OK && sqlite3_changes(st->db) > 0;
     return rc;
 }
@@ -152,7 +141,7 @@ enum mf_rc store_enrollment_update(struct store *st, const struct store_enrollme
     TEXT(s, 7, e->thread_id);
     TEXT(s, 8, e->thread_subject);
     TEXT(s, 9, e->last_message_id);
-    return done_or(st, s, "saving the enrollment", err);
+    return store_done_or(st, s, "saving the enrollment", err);
 }
 
 enum mf_rc store_enrollments_stop_lead(struct store *st, int64_t lead_id,
@@ -168,7 +157,7 @@ enum mf_rc store_enrollments_stop_lead(struct store *st, int64_t lead_id,
     INT(s, 1, lead_id);
     INT(s, 2, campaign_id);
     TEXT(s, 3, reason);
-    return done_or(st, s, "stopping the lead's sequences", err);
+    return store_done_or(st, s, "stopping the lead's sequences", err);
 }
 
 enum mf_rc store_enrollments_open(struct store *st, int64_t *open, int64_t *next_due,
@@ -273,7 +262,7 @@ enum mf_rc store_outbox_add(struct store *st, const struct store_outbox *o, int6
     TEXT(s, 7, o->subject);
     sqlite3_bind_blob(s, 8, o->raw, (int)o->raw_len, SQLITE_STATIC);
     INT(s, 9, mf_wall_seconds());
-    enum mf_rc rc = done_or(st, s, "queueing the message", err);
+    enum mf_rc rc = store_done_or(st, s, "queueing the message", err);
     if (rc == MF_OK)
         *id = sqlite3_last_insert_rowid(st->db);
     return rc;
@@ -293,7 +282,7 @@ enum mf_rc store_outbox_set_state(struct store *st, int64_t id, const char *stat
         TEXT(s, 3, error);
     INT(s, 4, attempts_inc ? 1 : 0);
     INT(s, 5, mf_wall_seconds());
-    return done_or(st, s, "changing the message's state", err);
+    return store_done_or(st, s, "changing the message's state", err);
 }
 
 enum mf_rc store_outbox_get(struct store *st, int64_t id, struct store_outbox *out,
@@ -348,7 +337,7 @@ enum mf_rc store_outbox_delete(struct store *st, int64_t id, struct mf_err *err)
     if (!s)
         return MF_ESTORE;
     INT(s, 1, id);
-    return done_or(st, s, "removing the message", err);
+    return store_done_or(st, s, "removing the message", err);
 }
 
 enum mf_rc store_outbox_pending(struct store *st, const char *mailbox, int64_t *count,
@@ -426,7 +415,7 @@ enum mf_rc store_outbox_recover(struct store *st, int *requeued, int *unknown,
     if (!s)
         return MF_ESTORE;
     INT(s, 1, mf_wall_seconds());
-    enum mf_rc rc = done_or(st, s, "recovering the outbox", err);
+    enum mf_rc rc = store_done_or(st, s, "recovering the outbox", err);
     if (rc != MF_OK)
         return rc;
     *requeued = sqlite3_changes(st->db);
@@ -438,7 +427,7 @@ enum mf_rc store_outbox_recover(struct store *st, int *requeued, int *unknown,
     if (!s)
         return MF_ESTORE;
     INT(s, 1, mf_wall_seconds());
-    rc = done_or(st, s, "recovering the outbox", err);
+    rc = store_done_or(st, s, "recovering the outbox", err);
     if (rc == MF_OK)
         *unknown = sqlite3_changes(st->db);
     return rc;
@@ -479,7 +468,7 @@ enum mf_rc store_sendlog_add(struct store *st, const char *mailbox, const char *
     INT(s, 5, external);
     if (outbox_id)
         INT(s, 6, outbox_id);
-    return done_or(st, s, "writing the send log", err);
+    return store_done_or(st, s, "writing the send log", err);
 }
 
 enum mf_rc store_sendlog_mailbox(struct store *st, const char *mailbox, int64_t since_ms,
@@ -578,7 +567,7 @@ enum mf_rc store_event_add(struct store *st, int64_t at, const char *kind, int64
     TEXT(s, 7, detail ? detail : "");
     if (source_key)
         TEXT(s, 8, source_key);
-    enum mf_rc rc = done_or(st, s, "recording the event", err);
+    enum mf_rc rc = store_done_or(st, s, "recording the event", err);
     if (inserted)
         *inserted = rc == MF_OK && sqlite3_changes(st->db) > 0;
     return rc;

@@ -47,6 +47,13 @@ sqlite3_stmt *store_lazy(struct store *st, enum lazy_id id, const char *sql,
                          struct mf_err *err);
 /* Steps a statement that returns no row; resets it. SQLITE_DONE on success. */
 int store_step_done(sqlite3_stmt *s);
+/* store_step_done as an mf_rc: a constraint is MF_EINVAL naming what. */
+enum mf_rc store_done_or(struct store *st, sqlite3_stmt *s, const char *what,
+                         struct mf_err *err);
+
+/* Binding shorthands for the engine's statements. */
+#define STORE_TEXT(s, i, v) sqlite3_bind_text(s, i, v, -1, SQLITE_STATIC)
+#define STORE_INT(s, i, v) sqlite3_bind_int64(s, i, (sqlite3_int64)(v))
 
 enum mf_rc store_db_error(struct store *st, struct mf_err *err, const char *what);
 /* Copies column col as text into dst (truncating; NULL reads as ""). */

@@ -53,6 +53,18 @@ int store_step_done(sqlite3_stmt *s)
     return step_done(s);
 }
 
+enum mf_rc store_done_or(struct store *st, sqlite3_stmt *s, const char *what,
+                         struct mf_err *err)
+{
+    int rc = step_done(s);
+    if (rc == SQLITE_DONE)
+        return MF_OK;
+    if (rc == SQLITE_CONSTRAINT)
+        return mf_err_set(err, MF_EINVAL, MF_LAYER_LOCAL, "%s: a value is out of range, "
+                          "duplicate, or refers to nothing", what);
+    return store_db_error(st, err, what);
+}
+
 /* Runs a statement that returns no rows and resets it. */
 static int step_done(sqlite3_stmt *s)
 {

@@ -187,6 +187,7 @@ if [ -n "${MF_OIDC_ISSUER:-}" ]; then
   fi
 else
   echo "SKIP bearer-token checks: the oidc peer is not running (MF_PEERS_SKIPPED=$MF_PEERS_SKIPPED)"
+  if [ "${CI:-}" = true ]; then out=''; fail oidc-peer "under CI=true every peer must run"; fi
 fi
 
 PORTS=(--smtp-port "$MF_SUB_STARTTLS_PORT" --imap-port "$MF_IMAPS_PORT" --pop3-port "$MF_POP3S_PORT")
