@@ -69,7 +69,7 @@ struct engine *engine_new(const struct engine_cfg *cfg, struct mf_err *err)
     }
     e->cfg = *cfg;
     if (e->cfg.batch <= 0)
-        e->cfg.batch = 20;
+        e->cfg.batch = 200;
     if (render_unsub_key(e->cfg.st, e->unsub_key, err) != MF_OK) {
         engine_free(e);
         return NULL;

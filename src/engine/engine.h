@@ -49,7 +49,7 @@ struct engine_cfg {
                                        per-minute window is counted in ms) */
     void *clock_ctx;
     bool simulate;                /* no network: every message is accepted at once */
-    int batch;                    /* messages per connection; 0 = 20 */
+    int batch;                    /* messages per connection; 0 = 200 */
     bool ignore_gap;              /* benchmarks: no random gap between sends */
     void (*note)(void *ctx, const char *line);  /* progress, one line each */
     void *note_ctx;
