@@ -279,11 +279,7 @@ enum mf_rc store_lead_max_id(struct store *st, int64_t *id, struct mf_err *err)
     sqlite3_stmt *s = store_lazy(st, L_LEAD_MAX, "SELECT coalesce(max(id), 0) FROM leads", err);
     if (!s)
         return MF_ESTORE;
-    int rc = sqlite3_step(s);
-    if (rc == SQLITE_ROW)
-        *id = sqlite3_column_int64(s, 0);
-    sqlite3_reset(s);
-    return rc == SQLITE_ROW ? MF_OK : store_db_error(st, err, "reading leads");
+    return store_step_int64(st, s, id, "reading leads", err);
 }
 
 enum mf_rc store_lead_set_status(struct store *st, int64_t id, const char *status,

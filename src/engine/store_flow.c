@@ -350,11 +350,7 @@ enum mf_rc store_outbox_pending(struct store *st, const char *mailbox, int64_t *
     if (!s)
         return MF_ESTORE;
     TEXT(s, 1, mailbox);
-    int rc = sqlite3_step(s);
-    if (rc == SQLITE_ROW)
-        *count = sqlite3_column_int64(s, 0);
-    sqlite3_reset(s);
-    return rc == SQLITE_ROW ? MF_OK : store_db_error(st, err, "reading the outbox");
+    return store_step_int64(st, s, count, "reading the outbox", err);
 }
 
 enum mf_rc store_outbox_queued_mailboxes(struct store *st, store_name_cb cb, void *ctx,
@@ -502,11 +498,7 @@ enum mf_rc store_sendlog_tenant(struct store *st, const char *tenant, int64_t si
         return MF_ESTORE;
     TEXT(s, 1, tenant);
     INT(s, 2, since_ms);
-    int rc = sqlite3_step(s);
-    if (rc == SQLITE_ROW)
-        *external = sqlite3_column_int64(s, 0);
-    sqlite3_reset(s);
-    return rc == SQLITE_ROW ? MF_OK : store_db_error(st, err, "reading the send log");
+    return store_step_int64(st, s, external, "reading the send log", err);
 }
 
 enum mf_rc store_sendlog_latest(struct store *st, int64_t *at_ms, struct mf_err *err)
@@ -516,11 +508,7 @@ enum mf_rc store_sendlog_latest(struct store *st, int64_t *at_ms, struct mf_err 
         "SELECT coalesce(max(at_ms), 0) FROM send_log", err);
     if (!s)
         return MF_ESTORE;
-    int rc = sqlite3_step(s);
-    if (rc == SQLITE_ROW)
-        *at_ms = sqlite3_column_int64(s, 0);
-    sqlite3_reset(s);
-    return rc == SQLITE_ROW ? MF_OK : store_db_error(st, err, "reading the send log");
+    return store_step_int64(st, s, at_ms, "reading the send log", err);
 }
 
 enum mf_rc store_sendlog_nth_last(struct store *st, const char *mailbox, int n,
@@ -534,12 +522,7 @@ enum mf_rc store_sendlog_nth_last(struct store *st, const char *mailbox, int n,
         return MF_ESTORE;
     TEXT(s, 1, mailbox);
     INT(s, 2, n > 0 ? n - 1 : 0);
-    int rc = sqlite3_step(s);
-    if (rc == SQLITE_ROW)
-        *at_ms = sqlite3_column_int64(s, 0);
-    sqlite3_reset(s);
-    return rc == SQLITE_ROW || rc == SQLITE_DONE ? MF_OK
-                                                 : store_db_error(st, err, "reading the send log");
+    return store_step_int64(st, s, at_ms, "reading the send log", err);
 }
 
 /* ---- events --------------------------------------------------------------------------- */
@@ -587,11 +570,7 @@ enum mf_rc store_events_count(struct store *st, const char *kind, const char *ma
     TEXT(s, 2, mailbox ? mailbox : "");
     INT(s, 3, campaign_id);
     INT(s, 4, since);
-    int rc = sqlite3_step(s);
-    if (rc == SQLITE_ROW)
-        *count = sqlite3_column_int64(s, 0);
-    sqlite3_reset(s);
-    return rc == SQLITE_ROW ? MF_OK : store_db_error(st, err, "counting events");
+    return store_step_int64(st, s, count, "counting events", err);
 }
 
 enum mf_rc store_events_of_lead(struct store *st, int64_t lead_id, store_event_cb cb,

@@ -51,6 +51,11 @@ int store_step_done(sqlite3_stmt *s);
 enum mf_rc store_done_or(struct store *st, sqlite3_stmt *s, const char *what,
                          struct mf_err *err);
 
+/* Steps a bound statement whose first row's first column is a number:
+ * *out gets it (0 when there is no row); resets the statement. */
+enum mf_rc store_step_int64(struct store *st, sqlite3_stmt *s, int64_t *out,
+                            const char *what, struct mf_err *err);
+
 /* Binding shorthands for the engine's statements. */
 #define STORE_TEXT(s, i, v) sqlite3_bind_text(s, i, v, -1, SQLITE_STATIC)
 #define STORE_INT(s, i, v) sqlite3_bind_int64(s, i, (sqlite3_int64)(v))

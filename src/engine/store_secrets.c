@@ -53,6 +53,15 @@ int store_step_done(sqlite3_stmt *s)
     return step_done(s);
 }
 
+enum mf_rc store_step_int64(struct store *st, sqlite3_stmt *s, int64_t *out,
+                            const char *what, struct mf_err *err)
+{
+    int rc = sqlite3_step(s);
+    *out = rc == SQLITE_ROW ? sqlite3_column_int64(s, 0) : 0;
+    sqlite3_reset(s);
+    return rc == SQLITE_ROW || rc == SQLITE_DONE ? MF_OK : store_db_error(st, err, what);
+}
+
 enum mf_rc store_done_or(struct store *st, sqlite3_stmt *s, const char *what,
                          struct mf_err *err)
 {
