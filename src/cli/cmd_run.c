@@ -109,6 +109,9 @@ int cmd_run(const struct cli_global *g, int argc, char **argv)
             return help ? CLI_OK : CLI_USAGE;
         }
     }
+    if (insecure)
+        fprintf(stderr, "mailfleet: WARNING: --insecure: the mail servers' certificates will "
+                        "NOT be verified; anyone on the path can read the passwords\n");
     struct secrets *sec = NULL;
     struct store *st = open_engine_store(g, &sec);
     if (!st)
