@@ -396,6 +396,9 @@ static enum mf_rc consider(struct tick *t, struct store_enrollment *en)
             en->next_due = open; /* outside the lead's window: come back then */
             rc = store_enrollment_update(st, en, t->err);
             due_later(t, open);
+        } else if (b && e->cfg.followups_ok &&
+                   !e->cfg.followups_ok(e->cfg.followups_ctx, b->m.account, t->now)) {
+            due_later(t, t->now + 60); /* replies unread: the follow-up waits */
         } else if (b) {
             /* a follow-up: its mailbox, or wait */
             struct sched_verdict v = sched_check(&b->l, &b->u, 1, 1, t->now);

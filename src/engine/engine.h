@@ -53,6 +53,11 @@ struct engine_cfg {
     bool ignore_gap;              /* benchmarks: no random gap between sends */
     void (*note)(void *ctx, const char *line);  /* progress, one line each */
     void *note_ctx;
+    /* Whether a mailbox's follow-ups may go now (NULL: always). The IMAP
+     * sync answers false while it has not checked the mailbox recently: a
+     * reply may be sitting unread. First touches never wait for it. */
+    bool (*followups_ok)(void *ctx, const char *mailbox, int64_t now);
+    void *followups_ctx;
 };
 
 struct engine_stats {
