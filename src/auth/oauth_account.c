@@ -7,6 +7,7 @@
 #include "auth/oauth_flow.h"
 #include "util/buf.h"
 #include "util/clock.h"
+#include "util/log.h"
 
 int oauth_account_refresh_margin(void)
 {
@@ -168,4 +169,60 @@ enum mf_rc oauth_account_forget(struct store *st, const char *account, struct mf
         return store_commit(st, err);
     store_rollback(st);
     return rc;
+}
+
+/* The password in the account's environment variable or file (NULL when
+ * neither gives one). */
+static char *password_outside(const struct store_account *a)
+{
+    const char *v = a->password_env[0] ? getenv(a->password_env) : NULL;
+    if (v && *v)
+        return strdup(v);
+    if (!a->password_file[0])
+        return NULL;
+    char *secret = NULL;
+    FILE *f = fopen(a->password_file, "r");
+    char line[4096];
+    if (f && fgets(line, sizeof line, f)) {
+        line[strcspn(line, "\r\n")] = '\0';
+        secret = strdup(line);
+        mf_wipe(line, sizeof line);
+    }
+    if (f)
+        fclose(f);
+    return secret;
+}
+
+enum mf_rc oauth_account_secret(struct store *st, struct secrets *sec,
+                                const struct store_account *a, bool force, char **secret,
+                                bool *is_token, struct mf_err *err)
+{
+    *is_token = false;
+    *secret = NULL;
+    if (sec) {
+        struct oauth_token_info info;
+        enum mf_rc rc = oauth_account_token(st, sec, a->name, oauth_account_refresh_margin(),
+                                            force, secret, &info, err);
+        if (rc == MF_OK) {
+            *is_token = true;
+            return MF_OK;
+        }
+        if (rc != MF_ENOTFOUND)
+            return rc;
+        rc = secrets_get(sec, a->name, SECRET_PASSWORD, secret, NULL, err);
+        if (rc == MF_OK)
+            return MF_OK;
+        if (rc != MF_ENOTFOUND)
+            return rc;
+    }
+    mf_err_clear(err);
+    *secret = password_outside(a);
+    if (*secret) {
+        mf_secret_register(*secret);
+        return MF_OK;
+    }
+    if (!a->user[0])
+        return MF_OK;
+    return mf_err_set(err, MF_ECONFIG, MF_LAYER_AUTH, "mailbox %s has no secret: store one "
+                      "(account add --password-stdin, or mailfleet login)", a->name);
 }

@@ -45,6 +45,16 @@ enum mf_rc oauth_account_token(struct store *st, struct secrets *sec, const char
                                int margin_s, bool force, char **token,
                                struct oauth_token_info *info, struct mf_err *err);
 
+/* What an account signs in with: its OAuth access token (refreshed when
+ * due, or when force), else its stored password, else the password in its
+ * environment variable or file. *is_token says which kind. *secret is
+ * registered with the log redactor; the caller frees it with
+ * mf_wipe_free_str. MF_ECONFIG (layer AUTH) when the account has a user
+ * but no secret anywhere; MF_OK with *secret NULL when it needs none. */
+enum mf_rc oauth_account_secret(struct store *st, struct secrets *sec,
+                                const struct store_account *a, bool force, char **secret,
+                                bool *is_token, struct mf_err *err);
+
 /* Deletes the settings and every stored token of the account (the account
  * itself stays). */
 enum mf_rc oauth_account_forget(struct store *st, const char *account, struct mf_err *err);

@@ -136,5 +136,8 @@ int cmd_plan(const struct cli_global *g, int argc, char **argv);
 int cmd_logout(const struct cli_global *g, int argc, char **argv);
 int cmd_classify(const struct cli_global *g, int argc, char **argv);
 int cmd_serve(const struct cli_global *g, int argc, char **argv);
+int cmd_sync(const struct cli_global *g, int argc, char **argv);
+int cmd_inbox(const struct cli_global *g, int argc, char **argv);
+int cmd_event(const struct cli_global *g, int argc, char **argv);
 
 #endif

@@ -18,6 +18,8 @@ static const char usage[] =
     "usage: mailfleet mailbox import FILE.csv\n"
     "       mailfleet mailbox add ACCOUNT [--daily-cap N] [--ramp START:DAYS]\n"
     "                             [--timezone ZONE] [--tenant NAME]\n"
+    "                             [--imap-host HOST [--imap-port N]\n"
+    "                              [--imap-security tls|starttls|none]]\n"
     "       mailfleet mailbox list\n"
     "       mailfleet mailbox pause|resume ACCOUNT\n"
     "       mailfleet mailbox tenant NAME --daily-external-cap N\n"
@@ -30,12 +32,55 @@ static const char usage[] =
     "CSV columns (header row, any order): email (required), provider (a preset\n"
     "id) or host, port, security; user (default: email); secret (stored\n"
     "encrypted, never in a plain column); daily_cap (default 50); ramp_start,\n"
-    "ramp_days (default 5, 14); timezone (default UTC); tenant; from_name.\n";
+    "ramp_days (default 5, 14); timezone (default UTC); tenant; from_name;\n"
+    "imap_host, imap_port, imap_security.\n"
+    "\n"
+    "IMAP: mailfleet sync and mailfleet run read each mailbox's folders for\n"
+    "replies and bounces (read-only). The server comes from the provider preset\n"
+    "(outlook.office365.com:993 for Microsoft 365) or --imap-host; a mailbox\n"
+    "without one is not watched, and its sequences do not stop on replies.\n";
 
 struct mb_defaults {
     int daily_cap, ramp_start, ramp_days;
     const char *timezone, *tenant;
+    const char *imap_host, *imap_security; /* NULL: the preset's */
+    int imap_port;
 };
+
+/* The mailbox's IMAP server: the one given, else the preset's when none is
+ * stored yet. */
+static enum mf_rc save_imap(struct store *st, const struct store_account *a,
+                            const struct mb_defaults *d, struct mf_err *e)
+{
+    struct store_imap m;
+    memset(&m, 0, sizeof m);
+    snprintf(m.mailbox, sizeof m.mailbox, "%s", a->name);
+    if (d->imap_host) {
+        const char *sec = d->imap_security ? d->imap_security
+                          : d->imap_port == 143 ? "starttls" : "tls";
+        snprintf(m.host, sizeof m.host, "%s", d->imap_host);
+        snprintf(m.security, sizeof m.security, "%s", sec);
+        m.port = d->imap_port ? d->imap_port : !strcmp(sec, "tls") ? 993 : 143;
+        return store_imap_put(st, &m, e);
+    }
+    struct store_imap have;
+    if (store_imap_get(st, a->name, &have, e) == MF_OK)
+        return MF_OK;
+    mf_err_clear(e);
+    const struct provider *p = a->provider[0] ? providers_by_id(a->provider)
+                                              : providers_for_address(a->user);
+    if (!p || !p->imap.host)
+        return MF_OK;
+    snprintf(m.host, sizeof m.host, "%s", p->imap.host);
+    m.port = p->imap.port;
+    snprintf(m.security, sizeof m.security, "%s", providers_security_name(p->imap.security));
+    return store_imap_put(st, &m, e);
+}
+
+static bool security_ok(const char *s)
+{
+    return !strcmp(s, "tls") || !strcmp(s, "starttls") || !strcmp(s, "none");
+}
 
 /* Fills the provider limits of a mailbox from its account's preset. */
 static void preset_limits(const struct store_account *a, struct store_mailbox *m)
@@ -59,7 +104,8 @@ static int save_mailbox(struct store *st, const struct store_account *a,
     m.daily_cap = d->daily_cap;
     m.ramp_start = d->ramp_start;
     m.ramp_days = d->ramp_days;
-    return store_mailbox_put(st, &m, e) == MF_OK ? CLI_OK : CLI_DATAERR;
+    return store_mailbox_put(st, &m, e) == MF_OK && save_imap(st, a, d, e) == MF_OK
+               ? CLI_OK : CLI_DATAERR;
 }
 
 static bool parse_int(const char *s, int lo, int hi, int *out)
@@ -90,6 +136,12 @@ static int mailbox_add(const struct cli_global *g, int argc, char **argv)
             d.timezone = argv[++i];
         else if (!strcmp(argv[i], "--tenant") && v)
             d.tenant = argv[++i];
+        else if (!strcmp(argv[i], "--imap-host") && v)
+            d.imap_host = argv[++i];
+        else if (!strcmp(argv[i], "--imap-port") && v && parse_int(v, 1, 65535, &d.imap_port))
+            i++;
+        else if (!strcmp(argv[i], "--imap-security") && v && security_ok(v))
+            d.imap_security = argv[++i];
         else if (argv[i][0] != '-' && !name)
             name = argv[i];
         else {
@@ -98,7 +150,10 @@ static int mailbox_add(const struct cli_global *g, int argc, char **argv)
             return CLI_USAGE;
         }
     }
-    if (!name) {
+    if (!name || ((d.imap_port || d.imap_security) && !d.imap_host)) {
+        if (name)
+            fprintf(stderr, "mailfleet: mailbox add: --imap-port and --imap-security need "
+                    "--imap-host\n");
         fputs(usage, stderr);
         return CLI_USAGE;
     }
@@ -117,6 +172,11 @@ static int mailbox_add(const struct cli_global *g, int argc, char **argv)
                "cap %d, ramp %d -> %d over %d days; %s\n", name, m.per_minute, m.rcpt_per_day,
                m.max_connections, m.daily_cap, m.ramp_start ? m.ramp_start : m.daily_cap,
                m.daily_cap, m.ramp_days, m.timezone);
+        struct store_imap im;
+        if (store_imap_get(st, name, &im, &e) == MF_OK)
+            printf("replies read from imap %s:%d (%s)\n", im.host, im.port, im.security);
+        else
+            printf("no IMAP server: replies are not read (add --imap-host)\n");
     } else {
         fprintf(stderr, "mailfleet: %s\n", e.detail);
     }
@@ -127,10 +187,12 @@ static int mailbox_add(const struct cli_global *g, int argc, char **argv)
 /* ---- import ------------------------------------------------------------------------ */
 
 enum { C_EMAIL, C_PROVIDER, C_HOST, C_PORT, C_SECURITY, C_USER, C_SECRET, C_CAP, C_RAMP_START,
-       C_RAMP_DAYS, C_TZ, C_TENANT, C_FROM_NAME, C_N };
+       C_RAMP_DAYS, C_TZ, C_TENANT, C_FROM_NAME, C_IMAP_HOST, C_IMAP_PORT, C_IMAP_SECURITY,
+       C_N };
 static const char *const col_names[C_N] = {"email", "provider", "host", "port", "security",
                                            "user", "secret", "daily_cap", "ramp_start",
-                                           "ramp_days", "timezone", "tenant", "from_name"};
+                                           "ramp_days", "timezone", "tenant", "from_name",
+                                           "imap_host", "imap_port", "imap_security"};
 
 struct mb_import {
     struct store *st;
@@ -215,6 +277,16 @@ static int on_row(void *ctx, long line, size_t n, const char *const *v)
          !parse_int(val(im, n, v, C_RAMP_START), 0, 100000, &d.ramp_start)) ||
         (val(im, n, v, C_RAMP_DAYS) && !parse_int(val(im, n, v, C_RAMP_DAYS), 0, 365, &d.ramp_days))) {
         reject(im, line, "daily_cap, ramp_start or ramp_days is not a number in range");
+        return 0;
+    }
+    d.imap_host = val(im, n, v, C_IMAP_HOST);
+    d.imap_security = val(im, n, v, C_IMAP_SECURITY);
+    if ((val(im, n, v, C_IMAP_PORT) && !parse_int(val(im, n, v, C_IMAP_PORT), 1, 65535,
+                                                  &d.imap_port)) ||
+        (d.imap_security && !security_ok(d.imap_security)) ||
+        ((d.imap_port || d.imap_security) && !d.imap_host)) {
+        reject(im, line, "imap_port must be 1..65535, imap_security tls, starttls or none, "
+               "and both need imap_host");
         return 0;
     }
     if (d.timezone && !mf_tz_valid(d.timezone)) {

@@ -1,4 +1,5 @@
 /* `mailfleet run`, `status` and `plan`: the sending engine for people. */
+#include <event2/event.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -7,12 +8,15 @@
 #include "auth/secrets.h"
 #include "cli/cli.h"
 #include "engine/engine.h"
+#include "engine/render.h"
 #include "engine/sched.h"
+#include "engine/sync.h"
 #include "util/clock.h"
 
 static const char run_usage[] =
     "usage: mailfleet run [--until-idle] [--for SECONDS] [--cafile PEM] [--insecure]\n"
-    "                     [--clock-speed N] [--no-gap]\n"
+    "                     [--clock-speed N] [--no-gap] [--no-sync] [--poll SECONDS]\n"
+    "                     [--batch N]\n"
     "\n"
     "Sends the active campaigns: first touches spread over the mailboxes with\n"
     "the most spare capacity, follow-ups from the mailbox that sent the first\n"
@@ -25,11 +29,26 @@ static const char run_usage[] =
     "  --cafile PEM       extra CA certificates for the mail servers\n"
     "  --no-gap           no random gap between a mailbox's sends (benchmarks and\n"
     "                     tests against your own servers; limits still hold)\n"
+    "  --no-sync          do not read the mailboxes over IMAP (mailfleet sync can,\n"
+    "                     elsewhere); by default every mailbox with an IMAP server\n"
+    "                     is watched, replies stop sequences at once, and a\n"
+    "                     mailbox whose replies are unread holds its follow-ups\n"
+    "  --poll SECONDS     full IMAP check interval (default 60; IDLE in between)\n"
+    "  --batch N          messages per connection, pipelined (default 200); 1 for\n"
+    "                     servers that break on pipelined messages (Dovecot 2.3's\n"
+    "                     submission service aborts the connection)\n"
     "  --clock-speed N    run the schedule N times faster than real time (demos,\n"
     "                     tests: windows, gaps, delays and ramps pass quickly;\n"
     "                     providers' real limits still hold at their servers)\n";
 
 static volatile sig_atomic_t stop_flag;
+static struct sync *run_sync; /* the IMAP sync beside the sender, or NULL */
+
+static bool run_followups_ok(void *ctx, const char *mailbox, int64_t now)
+{
+    (void)ctx;
+    return !run_sync || sync_followups_ok(run_sync, mailbox, now);
+}
 
 static void on_signal(int sig)
 {
@@ -82,9 +101,52 @@ static struct store *open_engine_store(const struct cli_global *g, struct secret
     return st;
 }
 
+/* The IMAP sync on the engine's loop, on the engine's clock. */
+static enum mf_rc start_sync(struct engine *en, struct store *st, struct secrets *sec,
+                             const struct engine_cfg *ec, int poll, unsigned char *key,
+                             struct mf_err *e)
+{
+    struct event_base *base;
+    struct dns *dns;
+    SSL_CTX *tls;
+    enum mf_rc rc = engine_event_env(en, &base, &dns, &tls, e);
+    if (rc == MF_OK)
+        rc = render_unsub_key(st, key, e);
+    if (rc != MF_OK)
+        return rc;
+    struct sync_cfg cfg = {.st = st, .sec = sec, .base = base, .dns = dns, .tls = tls,
+                           .clock = ec->clock, .clock_ctx = ec->clock_ctx, .unsub_key = key,
+                           .poll_s = poll, .note = ec->note, .note_ctx = ec->note_ctx};
+    int watched = 0;
+    run_sync = sync_new(&cfg, e);
+    rc = run_sync ? sync_start(run_sync, &watched, e) : e->rc;
+    if (rc == MF_OK && watched)
+        printf("watching %d mailbox%s over IMAP for replies and bounces\n", watched,
+               watched == 1 ? "" : "es");
+    return rc;
+}
+
+/* Logs out of the IMAP sessions (a few seconds at most). */
+static void stop_sync(struct engine *en)
+{
+    struct event_base *base;
+    struct dns *dns;
+    SSL_CTX *tls;
+    struct mf_err e;
+    if (!run_sync || engine_event_env(en, &base, &dns, &tls, &e) != MF_OK)
+        return;
+    sync_stop(run_sync);
+    for (int64_t end = mf_now_ms() + 5000; sync_active(run_sync) && mf_now_ms() < end;) {
+        struct timeval tv = {.tv_usec = 100000};
+        event_base_loopexit(base, &tv);
+        event_base_dispatch(base);
+    }
+}
+
 int cmd_run(const struct cli_global *g, int argc, char **argv)
 {
-    bool until_idle = false, insecure = false, no_gap = false;
+    bool until_idle = false, insecure = false, no_gap = false, no_sync = false;
+    int poll = 0, batch = 0;
     const char *cafile = NULL;
     double speed = 1;
     long for_s = 0;
@@ -96,6 +158,12 @@ int cmd_run(const struct cli_global *g, int argc, char **argv)
             insecure = true;
         else if (!strcmp(argv[i], "--no-gap"))
             no_gap = true;
+        else if (!strcmp(argv[i], "--no-sync"))
+            no_sync = true;
+        else if (!strcmp(argv[i], "--poll") && v && (poll = atoi(v)) >= 5 && poll <= 1500)
+            i++;
+        else if (!strcmp(argv[i], "--batch") && v && (batch = atoi(v)) >= 1 && batch <= 10000)
+            i++;
         else if (!strcmp(argv[i], "--cafile") && v)
             cafile = argv[++i];
         else if (!strcmp(argv[i], "--for") && v && (for_s = strtol(v, NULL, 10)) > 0)
@@ -121,14 +189,17 @@ int cmd_run(const struct cli_global *g, int argc, char **argv)
     struct engine_cfg cfg = {.st = st, .sec = sec, .cafile = cafile, .insecure = insecure,
                              .clock = speed > 1 ? fast_now : NULL,
                              .clock_ms = speed > 1 ? fast_now_ms : NULL, .clock_ctx = &clock,
-                             .ignore_gap = no_gap,
-                             .note = print_note, .note_ctx = speed > 1 ? &clock : NULL};
+                             .ignore_gap = no_gap, .batch = batch,
+                             .note = print_note, .note_ctx = speed > 1 ? &clock : NULL,
+                             .followups_ok = run_followups_ok};
     struct mf_err e;
     mf_err_clear(&e);
     struct engine *en = engine_new(&cfg, &e);
     int rc = CLI_OK;
     int requeued = 0, unknown = 0;
-    if (!en || engine_recover(en, &requeued, &unknown, &e) != MF_OK) {
+    unsigned char key[32];
+    if (!en || engine_recover(en, &requeued, &unknown, &e) != MF_OK ||
+        (!no_sync && start_sync(en, st, sec, &cfg, poll, key, &e) != MF_OK)) {
         fprintf(stderr, "mailfleet: %s\n", e.detail);
         rc = CLI_SOFTWARE;
     } else {
@@ -140,12 +211,15 @@ int cmd_run(const struct cli_global *g, int argc, char **argv)
             fprintf(stderr, "mailfleet: %s\n", e.detail);
             rc = CLI_SOFTWARE;
         }
+        stop_sync(en);
         const struct engine_stats *s = engine_stats(en);
         printf("run ended%s: %ld sent, %ld deferred, %ld bounced, %ld refused, %ld unknown, "
                "%ld skipped, %ld mailbox pause%s\n", stop_flag ? " (signal)" : "", s->sent,
                s->deferred, s->bounced, s->failed, s->unknown, s->skipped, s->paused,
                s->paused == 1 ? "" : "s");
     }
+    sync_free(run_sync);
+    run_sync = NULL;
     engine_free(en);
     secrets_close(sec);
     store_close(st);
@@ -158,6 +232,38 @@ struct status_ctx {
     struct store *st;
     int64_t now;
 };
+
+/* Under a mailbox: its IMAP sync's health, and what came back. */
+static void status_comeback(struct status_ctx *s, const char *mailbox)
+{
+    struct mf_err e;
+    struct store_imap im;
+    char ago[48];
+    if (store_imap_get(s->st, mailbox, &im, &e) != MF_OK)
+        printf("    replies are not read: no IMAP server (mailfleet mailbox add %s "
+               "--imap-host HOST)\n", mailbox);
+    else if (im.sync_error[0] && im.error_at >= im.synced_at)
+        printf("    IMAP sync failing: %s\n", im.sync_error);
+    else if (!im.synced_at)
+        printf("    replies read from %s:%d; not checked yet (mailfleet run or sync)\n",
+               im.host, im.port);
+    else
+        printf("    replies read from %s:%d; last check %s ago%s\n", im.host, im.port,
+               cli_duration((long)(s->now > im.synced_at ? s->now - im.synced_at : 0), ago,
+                            sizeof ago),
+               s->now - im.synced_at > 300 ? " (follow-ups wait while it is stale)" : "");
+    int64_t bounces = 0, soft = 0, complaints = 0, replies = 0;
+    store_events_count(s->st, "bounce", mailbox, 0, s->now - 7 * 86400, &bounces, &e);
+    store_events_count(s->st, "soft-bounce", mailbox, 0, s->now - 7 * 86400, &soft, &e);
+    store_events_count(s->st, "complaint", mailbox, 0, s->now - 30 * 86400, &complaints, &e);
+    store_events_count(s->st, "reply", mailbox, 0, s->now - 7 * 86400, &replies, &e);
+    if (bounces || soft || complaints || replies)
+        printf("    last 7 days: %lld repl%s, %lld bounce%s, %lld soft bounce%s; "
+               "complaints in 30 days: %lld%s\n", (long long)replies, replies == 1 ? "y" : "ies",
+               (long long)bounces, bounces == 1 ? "" : "s", (long long)soft, soft == 1 ? "" : "s",
+               (long long)complaints, complaints ? " (each one is a spam report: look at "
+               "the list and the message)" : "");
+}
 
 static int status_mailbox(void *ctx, const struct store_mailbox *m)
 {
@@ -183,6 +289,7 @@ static int status_mailbox(void *ctx, const struct store_mailbox *m)
            m->ramp_start && ramp_day <= m->ramp_days ? ramp_day : 0L, next,
            m->pause_reason[0] ? m->pause_reason
            : m->backoff_until > s->now ? "backing off after a temporary failure" : "");
+    status_comeback(s, m->account);
     return 0;
 }
 

@@ -30,6 +30,9 @@ static const char usage[] =
     "  outbox list|resolve     messages whose fate is unknown\n"
     "  classify FILE... [--json]   what came back: bounce, reply, auto-reply, ...\n"
     "  serve                   the one-click unsubscribe endpoint (RFC 8058)\n"
+    "  sync [--once]           read the mailboxes over IMAP: replies stop sequences\n"
+    "  inbox [--all]           replies (and bounces, ...) across every mailbox\n"
+    "  event reclassify ID KIND   correct what the sync decided, and its effects\n"
     "  providers [ID]          provider presets: servers, sign-in, sending limits\n"
     "  explain \"REPLY\"         what a server reply means and how to fix it\n"
     "\n"
@@ -86,7 +89,8 @@ int main(int argc, char **argv)
         {"lead", cmd_lead}, {"suppress", cmd_suppress}, {"outbox", cmd_outbox},
         {"run", cmd_run}, {"status", cmd_status}, {"plan", cmd_plan},
         {"classify", cmd_classify},
-        {"serve", cmd_serve},
+        {"serve", cmd_serve}, {"sync", cmd_sync}, {"inbox", cmd_inbox},
+        {"event", cmd_event},
     };
     for (size_t k = 0; k < sizeof cmds / sizeof *cmds; k++)
         if (strcmp(argv[i], cmds[k].name) == 0) {

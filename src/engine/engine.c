@@ -88,6 +88,16 @@ void engine_free(struct engine *e)
     free(e);
 }
 
+enum mf_rc engine_event_env(struct engine *e, struct event_base **base, struct dns **dns,
+                            SSL_CTX **tls, struct mf_err *err)
+{
+    enum mf_rc rc = engine_send_env(e, err);
+    *base = e->base;
+    *dns = e->dns;
+    *tls = e->tls;
+    return rc;
+}
+
 const struct engine_stats *engine_stats(const struct engine *e)
 {
     return &e->stats;

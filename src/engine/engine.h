@@ -35,9 +35,14 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include <openssl/ssl.h>
+
 #include "auth/secrets.h"
 #include "engine/store.h"
 #include "util/err.h"
+
+struct event_base;
+struct dns;
 
 struct engine_cfg {
     struct store *st;
@@ -88,5 +93,19 @@ enum mf_rc engine_run(struct engine *e, int64_t until, bool stop_when_idle,
                       volatile sig_atomic_t *stop, struct mf_err *err);
 
 const struct engine_stats *engine_stats(const struct engine *e);
+
+/* The engine's event loop, resolver and TLS context (made on first use),
+ * for the IMAP sync that runs beside the sender. Borrowed: valid until
+ * engine_free. */
+enum mf_rc engine_event_env(struct engine *e, struct event_base **base, struct dns **dns,
+                            SSL_CTX **tls, struct mf_err *err);
+
+/* Bounce protection: a mailbox whose bounces over the last 7 days reach 5%
+ * of what it sent (at least 20 sent or bounced) pauses until a person
+ * resumes it; *paused says whether this call paused it and why gets the
+ * reason. Used by the sender (bounces at RCPT time) and by the sync
+ * (bounces that come back by mail). */
+enum mf_rc engine_bounce_protect(struct store *st, const char *mailbox, int64_t now,
+                                 bool *paused, char *why, size_t why_size, struct mf_err *err);
 
 #endif

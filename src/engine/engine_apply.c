@@ -110,28 +110,42 @@ static enum mf_rc on_sent(struct engine *e, struct store_outbox *ob,
 /* A campaign with this many refused messages in an hour pauses itself. */
 #define CAMPAIGN_MAX_ERRORS_HOUR 10
 
-static enum mf_rc check_bounce_rate(struct engine *e, const char *mailbox, struct mf_err *err)
+enum mf_rc engine_bounce_protect(struct store *st, const char *mailbox, int64_t now,
+                                 bool *paused, char *why, size_t why_size, struct mf_err *err)
 {
-    struct store *st = e->cfg.st;
-    int64_t now = engine_now(e), bounces = 0, sent = 0, rcpts = 0;
+    *paused = false;
+    int64_t bounces = 0, sent = 0, rcpts = 0;
     enum mf_rc rc = store_events_count(st, "bounce", mailbox, 0, now - BOUNCE_WINDOW, &bounces,
                                        err);
     if (rc == MF_OK)
         rc = store_sendlog_mailbox(st, mailbox, (now - BOUNCE_WINDOW) * 1000, &sent, &rcpts, err);
+    /* refused at RCPT time: not in the send log. A bounce that came back by
+     * mail is in both, which only makes the rate a little lower. */
     int64_t sample = sent + bounces;
     struct store_mailbox mb;
     if (rc == MF_OK && (store_mailbox_get(st, mailbox, &mb, err) != MF_OK ||
-                        strcmp(mb.status, "active") != 0))
+                        strcmp(mb.status, "active") != 0)) {
+        mf_err_clear(err);
         return MF_OK; /* already paused, or gone */
+    }
     if (rc != MF_OK || sample < BOUNCE_MIN_SAMPLE || bounces * 100 < sample * BOUNCE_MAX_PERCENT)
         return rc;
-    char why[300];
-    snprintf(why, sizeof why, "bounce rate %lld%% (%lld of %lld in 7 days) is over %d%%: "
+    snprintf(why, why_size, "bounce rate %lld%% (%lld of %lld in 7 days) is over %d%%: "
              "clean the lead list, then mailfleet mailbox resume %s",
              (long long)(bounces * 100 / sample), (long long)bounces, (long long)sample,
              BOUNCE_MAX_PERCENT, mailbox);
     rc = store_mailbox_set_status(st, mailbox, "paused", why, err);
-    if (rc == MF_OK) {
+    *paused = rc == MF_OK;
+    return rc;
+}
+
+static enum mf_rc check_bounce_rate(struct engine *e, const char *mailbox, struct mf_err *err)
+{
+    bool paused = false;
+    char why[300];
+    enum mf_rc rc = engine_bounce_protect(e->cfg.st, mailbox, engine_now(e), &paused, why,
+                                          sizeof why, err);
+    if (paused) {
         e->stats.paused++;
         engine_note(e, "paused mailbox %s: %s", mailbox, why);
     }

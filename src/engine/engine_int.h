@@ -52,5 +52,7 @@ int engine_send_connections(struct engine *e, const char *mailbox);
 /* Starts connections for queued mail (engine_send.c); false on a setup error. */
 enum mf_rc engine_send_start(struct engine *e, struct mf_err *err);
 void engine_send_close(struct engine *e);
+/* Makes the event loop, resolver and TLS context on first use. */
+enum mf_rc engine_send_env(struct engine *e, struct mf_err *err);
 
 #endif

@@ -293,7 +293,7 @@ static enum mf_rc open_link(struct engine *e, const char *mailbox, struct mf_err
     return MF_OK;
 }
 
-static enum mf_rc ensure_env(struct engine *e, struct mf_err *err)
+enum mf_rc engine_send_env(struct engine *e, struct mf_err *err)
 {
     if (e->base)
         return MF_OK;
@@ -347,7 +347,7 @@ enum mf_rc engine_send_start(struct engine *e, struct mf_err *err)
             engine_apply(e, ids[1 + i], &ok);
         return rc;
     }
-    enum mf_rc rc = ensure_env(e, err);
+    enum mf_rc rc = engine_send_env(e, err);
     if (rc != MF_OK)
         return rc;
     struct start_ctx s = {.e = e, .err = err};

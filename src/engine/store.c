@@ -166,6 +166,39 @@ static const char *const migrations[] = {
     "  source_key TEXT UNIQUE"
     ");"
     "CREATE INDEX events_lead ON events(lead_id, at);",
+    /* 3 -> 4: what comes back. A mailbox's IMAP server and sync health,
+     * what the sync has seen per folder, and for events made from mail: the
+     * step answered, who wrote, the subject, the first line, how it was
+     * matched and the raw headers with the first 64 KB. */
+    "CREATE TABLE mailbox_imap ("
+    "  mailbox TEXT PRIMARY KEY NOT NULL REFERENCES mailboxes(account)"
+    "    ON DELETE CASCADE ON UPDATE CASCADE,"
+    "  host TEXT NOT NULL,"
+    "  port INTEGER NOT NULL CHECK (port BETWEEN 1 AND 65535),"
+    "  security TEXT NOT NULL CHECK (security IN ('starttls','tls','none')),"
+    "  synced_at INTEGER NOT NULL DEFAULT 0,"
+    "  sync_error TEXT NOT NULL DEFAULT '',"
+    "  error_at INTEGER NOT NULL DEFAULT 0"
+    ");"
+    "CREATE TABLE sync_folders ("
+    "  mailbox TEXT NOT NULL REFERENCES mailboxes(account)"
+    "    ON DELETE CASCADE ON UPDATE CASCADE,"
+    "  folder TEXT NOT NULL,"
+    "  uidvalidity INTEGER NOT NULL,"
+    "  last_uid INTEGER NOT NULL,"
+    "  modseq INTEGER NOT NULL DEFAULT 0,"
+    "  checked_at INTEGER NOT NULL DEFAULT 0,"
+    "  PRIMARY KEY (mailbox, folder)"
+    ");"
+    "ALTER TABLE events ADD COLUMN step INTEGER;"
+    "ALTER TABLE events ADD COLUMN sender TEXT NOT NULL DEFAULT '';"
+    "ALTER TABLE events ADD COLUMN subject TEXT NOT NULL DEFAULT '';"
+    "ALTER TABLE events ADD COLUMN summary TEXT NOT NULL DEFAULT '';"
+    "ALTER TABLE events ADD COLUMN matched TEXT NOT NULL DEFAULT '';"
+    "ALTER TABLE events ADD COLUMN raw BLOB;"
+    "ALTER TABLE leads ADD COLUMN soft_bounces INTEGER NOT NULL DEFAULT 0;"
+    "CREATE INDEX events_kind ON events(kind, at);"
+    "CREATE INDEX outbox_rcpt ON outbox(rcpt, mailbox);",
 };
 _Static_assert(sizeof migrations / sizeof *migrations == STORE_SCHEMA_VERSION,
                "one migration per schema version");

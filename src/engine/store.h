@@ -26,7 +26,7 @@
 
 struct store;
 
-#define STORE_SCHEMA_VERSION 3
+#define STORE_SCHEMA_VERSION 4
 
 /* Opens (creating directories and the file when missing) and migrates.
  * path NULL → store_default_path(). MF_ESTORE / MF_EIO with the reason. */
@@ -370,5 +370,116 @@ typedef int (*store_event_cb)(void *ctx, int64_t at, const char *kind, int64_t c
                               const char *mailbox, const char *detail);
 enum mf_rc store_events_of_lead(struct store *st, int64_t lead_id, store_event_cb cb,
                                 void *ctx, struct mf_err *err);
+
+/* ---- what comes back (store_sync.c) ------------------------------------------------ */
+
+/* A mailbox's IMAP server, and the health of its sync. */
+struct store_imap {
+    char mailbox[64];
+    char host[256];
+    int port;
+    char security[16];        /* starttls, tls, none */
+    int64_t synced_at;        /* the last complete, successful check; 0 never */
+    char sync_error[512];     /* why the last attempt failed; "" when it worked */
+    int64_t error_at;
+};
+/* Sets host, port and security (the health is kept). MF_EINVAL when the
+ * mailbox does not exist or a value is out of range. */
+enum mf_rc store_imap_put(struct store *st, const struct store_imap *m, struct mf_err *err);
+/* MF_ENOTFOUND when the mailbox has no IMAP server. */
+enum mf_rc store_imap_get(struct store *st, const char *mailbox, struct store_imap *out,
+                          struct mf_err *err);
+typedef int (*store_imap_cb)(void *ctx, const struct store_imap *m);
+enum mf_rc store_imap_list(struct store *st, store_imap_cb cb, void *ctx, struct mf_err *err);
+/* A check that worked (clears the error) / one that failed (keeps synced_at). */
+enum mf_rc store_imap_ok(struct store *st, const char *mailbox, int64_t at, struct mf_err *err);
+enum mf_rc store_imap_failed(struct store *st, const char *mailbox, int64_t at,
+                             const char *error, struct mf_err *err);
+
+/* What the sync has seen of one folder: zeros when it never looked. */
+struct store_folder {
+    uint32_t uidvalidity, last_uid;
+    uint64_t modseq;
+    int64_t checked_at;
+};
+enum mf_rc store_folder_get(struct store *st, const char *mailbox, const char *folder,
+                            struct store_folder *out, struct mf_err *err);
+enum mf_rc store_folder_put(struct store *st, const char *mailbox, const char *folder,
+                            const struct store_folder *f, struct mf_err *err);
+
+/* An event made from a message that came back. source_key makes it
+ * idempotent (*inserted false and *id 0 when it was there). raw (may be
+ * NULL) is stored as given: the caller cuts it to the size it keeps. */
+struct store_inbound {
+    int64_t at;
+    const char *kind, *mailbox, *detail, *source_key;
+    int64_t lead_id, campaign_id, outbox_id;
+    int step;                 /* 1-based step answered; 0 unknown */
+    const char *sender, *subject, *summary, *matched;
+    const char *raw;
+    size_t raw_len;
+};
+enum mf_rc store_inbound_add(struct store *st, const struct store_inbound *ev, int64_t *id,
+                             bool *inserted, struct mf_err *err);
+/* Whether an event with this source key exists. */
+enum mf_rc store_event_exists(struct store *st, const char *source_key, bool *exists,
+                              struct mf_err *err);
+
+struct store_event {
+    int64_t id, at, lead_id, campaign_id, outbox_id;
+    int step;
+    char kind[32];
+    char mailbox[64];
+    char detail[1024];
+    char sender[320];
+    char subject[512];
+    char summary[512];
+    char matched[16];         /* strict, probable, token, recipient; "" */
+    char lead[320];           /* the lead's address, "" when none */
+    char campaign[64];        /* the campaign's name, "" when none */
+    bool inbound;             /* made from mail by the sync */
+};
+enum mf_rc store_event_get(struct store *st, int64_t id, struct store_event *out,
+                           struct mf_err *err);
+/* The kept raw message (*raw: caller frees; NULL with len 0 when none). */
+enum mf_rc store_event_raw(struct store *st, int64_t id, char **raw, size_t *len,
+                           struct mf_err *err);
+enum mf_rc store_event_set_kind(struct store *st, int64_t id, const char *kind,
+                                const char *detail, struct mf_err *err);
+/* Events made from mail (replies only unless all), newest first. */
+typedef int (*store_inbox_cb)(void *ctx, const struct store_event *ev);
+enum mf_rc store_inbox(struct store *st, bool all, int64_t since, int limit,
+                       store_inbox_cb cb, void *ctx, struct mf_err *err);
+
+/* Counts one more soft bounce of a lead; *count gets the new total. */
+enum mf_rc store_lead_soft_bounce(struct store *st, int64_t lead_id, int *count,
+                                  struct mf_err *err);
+/* A lead whose status an event set goes back to active (reclassify). */
+enum mf_rc store_lead_restore(struct store *st, int64_t lead_id, const char *status,
+                              struct mf_err *err);
+/* Undo of an event's effects: suppressions tagged "(event ID)" go, and
+ * enrollments stopped with that tag become active again — only where the
+ * lead is active and not suppressed (something later may have stopped it
+ * for good). Lift the suppressions and restore the lead first. */
+enum mf_rc store_enrollments_resume_event(struct store *st, int64_t event_id, int *resumed,
+                                          struct mf_err *err);
+enum mf_rc store_suppress_remove_event(struct store *st, int64_t event_id,
+                                       struct mf_err *err);
+/* The enrollment of a lead in which this mailbox has sent at least one
+ * message, the latest first; MF_ENOTFOUND when none. */
+enum mf_rc store_enrollment_probable(struct store *st, const char *mailbox, int64_t lead_id,
+                                     struct store_enrollment *out, struct mf_err *err);
+/* The latest message sent (or maybe sent) from a mailbox to an address;
+ * MF_ENOTFOUND when none. raw is not read. */
+enum mf_rc store_outbox_latest_to(struct store *st, const char *mailbox, const char *rcpt,
+                                  struct store_outbox *out, struct mf_err *err);
+/* The at_ms of the mailbox's first send (0 when it never sent). */
+enum mf_rc store_sendlog_first(struct store *st, const char *mailbox, int64_t *at_ms,
+                               struct mf_err *err);
+/* Stops the active enrollments of a campaign's other leads at a domain. */
+enum mf_rc store_enrollments_stop_domain(struct store *st, int64_t campaign_id,
+                                         const char *domain, int64_t except_lead,
+                                         const char *reason, int *stopped,
+                                         struct mf_err *err);
 
 #endif

@@ -87,13 +87,15 @@ struct imap_select {
 
 struct imap_fetched {
     uint32_t seq, uid;
-    const char *headers;     /* the header fields asked for, raw */
+    const char *headers;     /* the section asked for, raw: the header fields,
+                              * or the message's first octets (FETCH_BODY) */
     size_t headers_len;
 };
 
 enum imap_request {
     IMAP_REQ_ID, IMAP_REQ_LIST, IMAP_REQ_EXAMINE, IMAP_REQ_SELECT,
     IMAP_REQ_UID_SEARCH, IMAP_REQ_UID_FETCH, IMAP_REQ_IDLE, IMAP_REQ_LOGOUT,
+    IMAP_REQ_UID_FETCH_BODY,
 };
 
 enum imap_event_type {
@@ -149,6 +151,9 @@ enum mf_rc imap_request_uid_search(struct imap *s, const char *criteria);
 /* fields: e.g. "MESSAGE-ID IN-REPLY-TO REFERENCES FROM SUBJECT DATE" */
 enum mf_rc imap_request_uid_fetch_headers(struct imap *s, const char *uidset,
                                           const char *fields);
+/* The first max_octets of each message, read-only (BODY.PEEK[]<0.N>): the
+ * message's octets arrive in `headers` of each fetched entry. */
+enum mf_rc imap_request_uid_fetch_body(struct imap *s, const char *uidset, size_t max_octets);
 /* RFC 2177 IDLE on the selected mailbox: IMAP_EV_IDLING when the server
  * accepts, IMAP_EV_EXISTS as mail arrives, DONE after imap_idle_done().
  * Fails (DONE !ok, layer FEATURE) when IDLE is not offered. Servers drop

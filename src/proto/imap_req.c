@@ -69,6 +69,18 @@ enum mf_rc imap_request_uid_fetch_headers(struct imap *s, const char *uidset,
     return queue_req(s, IMAP_REQ_UID_FETCH, uidset, fields);
 }
 
+enum mf_rc imap_request_uid_fetch_body(struct imap *s, const char *uidset, size_t max_octets)
+{
+    for (const char *p = uidset; *p; p++)
+        if (!strchr("0123456789:,*", *p))
+            return MF_EINVAL;
+    if (!*uidset || max_octets == 0 || max_octets > (1u << 30))
+        return MF_EINVAL;
+    char n[32];
+    snprintf(n, sizeof n, "%zu", max_octets);
+    return queue_req(s, IMAP_REQ_UID_FETCH_BODY, uidset, n);
+}
+
 enum mf_rc imap_request_idle(struct imap *s)
 {
     return queue_req(s, IMAP_REQ_IDLE, NULL, NULL);
@@ -131,6 +143,9 @@ void imap_req_advance(struct imap *s)
     case IMAP_REQ_UID_FETCH:
         mf_buf_printf(&line, "UID FETCH %s (UID BODY.PEEK[HEADER.FIELDS (%s)])",
                       s->cur.a, s->cur.b);
+        break;
+    case IMAP_REQ_UID_FETCH_BODY:
+        mf_buf_printf(&line, "UID FETCH %s (UID BODY.PEEK[]<0.%s>)", s->cur.a, s->cur.b);
         break;
     case IMAP_REQ_IDLE:
         if (!imap_has_cap(s, "IDLE")) {

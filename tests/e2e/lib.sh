@@ -10,7 +10,7 @@ WORK=$(mktemp -d "${TMPDIR:-/tmp}/mf-e2e.XXXXXX")
 export MAILFLEET_DB="$WORK/store.db"
 passed=0
 failed=0
-trap 'rm -rf "$WORK"' EXIT
+trap '[ -n "${KEEP_WORK:-}" ] || rm -rf "$WORK"' EXIT
 
 # check NAME WANT_STATUS CMD... : runs CMD, keeps its output in $out and
 # status in $status, and records a failure when the status differs.
