@@ -18,6 +18,7 @@
 #include "util/clock.h"
 
 #define FETCH_CHUNK 20            /* messages per UID FETCH */
+#define SEARCH_WINDOW 1000u       /* UIDs per UID SEARCH: its answer stays < 12 KB */
 #define MAX_FOLDERS 32            /* folders checked per mailbox */
 #define BACKOFF_FIRST 30
 #define BACKOFF_MAX 900
@@ -47,10 +48,14 @@ struct watch {
     char *folders[MAX_FOLDERS];   /* owned; INBOX last */
     size_t nfolders, cur;
     bool inbox_only, want_check, idling, failing, checked_once;
+    bool inbox_selected;          /* the last EXAMINE was INBOX's, and it is current */
     struct mf_err fail;
     struct store_folder seen;
     uint32_t uidvalidity, uidnext;
     uint64_t modseq;
+    uint32_t scan_from, scan_to;  /* UIDs still to search in this folder */
+    uint32_t window_end;          /* of the search in flight; UINT32_MAX: "*" */
+    bool since;                   /* a first scan: only mail since the first send */
     uint32_t *uids;
     size_t nuids, pos;
     int64_t last_ok;              /* clock time of the last complete check */
@@ -128,6 +133,7 @@ static void fail(struct watch *w, const struct mf_err *err)
 /* ---- checking ------------------------------------------------------------------------ */
 
 static void check_folder(struct watch *w);
+static void search_window(struct watch *w);
 
 static void begin_check(struct watch *w, bool inbox_only)
 {
@@ -187,12 +193,34 @@ static bool is_inbox(const char *name)
     return strcasecmp(name, "INBOX") == 0;
 }
 
+/* After IDLE said INBOX grew: INBOX is still selected (EXAMINE of a big
+ * folder costs the server time), so search past the last UID at once. */
+static void check_selected_inbox(struct watch *w)
+{
+    struct mf_err err;
+    if (store_folder_get(w->s->cfg.st, w->imap.mailbox, w->folders[w->cur], &w->seen, &err) !=
+        MF_OK) {
+        fail(w, &err);
+        return;
+    }
+    w->since = w->seen.last_uid == 0;
+    w->scan_from = w->seen.last_uid + 1;
+    w->scan_to = UINT32_MAX;
+    search_window(w);
+}
+
 static void check_folder(struct watch *w)
 {
     if (w->cur >= w->nfolders) {
         check_done(w);
         return;
     }
+    if (w->inbox_only && w->inbox_selected && w->seen.uidvalidity == w->uidvalidity &&
+        w->uidvalidity) {
+        check_selected_inbox(w);
+        return;
+    }
+    w->inbox_selected = false;
     if (imap_request_examine(core(w), w->folders[w->cur], false) != MF_OK)
         next_folder(w);
 }
@@ -228,6 +256,7 @@ static void on_examined(struct watch *w, const struct imap_select *sel)
     struct sync *s = w->s;
     struct mf_err err;
     const char *folder = w->folders[w->cur];
+    w->inbox_selected = is_inbox(folder);
     if (store_folder_get(s->cfg.st, w->imap.mailbox, folder, &w->seen, &err) != MF_OK) {
         fail(w, &err);
         return;
@@ -253,16 +282,11 @@ static void on_examined(struct watch *w, const struct imap_select *sel)
         next_folder(w);
         return;
     }
-    char criteria[96];
-    if (w->seen.last_uid) {
-        snprintf(criteria, sizeof criteria, "UID %u:*", w->seen.last_uid + 1);
-    } else {
-        char since[32];
-        since_date(w, since, sizeof since);
-        snprintf(criteria, sizeof criteria, "UID 1:* SINCE %s", since);
-    }
-    if (imap_request_uid_search(core(w), criteria) != MF_OK)
-        next_folder(w);
+    /* a first scan (or a rescan) reads only mail since the first send */
+    w->since = w->seen.last_uid == 0;
+    w->scan_from = w->seen.last_uid + 1;
+    w->scan_to = sel->uidnext ? sel->uidnext - 1 : UINT32_MAX;
+    search_window(w);
 }
 
 static int cmp_uid(const void *a, const void *b)
@@ -284,6 +308,46 @@ static void fetch_next(struct watch *w)
     }
 }
 
+/* Everything up to the window's end has been read: on to the next one. */
+static void window_done(struct watch *w)
+{
+    if (w->window_end == UINT32_MAX) { /* no UIDNEXT: the search covered it all */
+        save_folder(w);
+        next_folder(w);
+        return;
+    }
+    if (w->window_end > w->seen.last_uid)
+        w->seen.last_uid = w->window_end;
+    save_folder(w);
+    w->scan_from = w->window_end + 1;
+    search_window(w);
+}
+
+/* UID SEARCH of the next SEARCH_WINDOW UIDs: the answer stays a short line
+ * however big the folder is. */
+static void search_window(struct watch *w)
+{
+    if (w->scan_from > w->scan_to || w->scan_from == 0) {
+        save_folder(w);
+        next_folder(w);
+        return;
+    }
+    char criteria[96], since[32] = "", end[16] = "*";
+    w->window_end = w->scan_to == UINT32_MAX                ? UINT32_MAX
+                    : w->scan_to - w->scan_from < SEARCH_WINDOW ? w->scan_to
+                                                             : w->scan_from + SEARCH_WINDOW - 1;
+    if (w->window_end != UINT32_MAX)
+        snprintf(end, sizeof end, "%u", w->window_end);
+    if (w->since) {
+        char date[24];
+        since_date(w, date, sizeof date);
+        snprintf(since, sizeof since, " SINCE %s", date);
+    }
+    snprintf(criteria, sizeof criteria, "UID %u:%s%s", w->scan_from, end, since);
+    if (imap_request_uid_search(core(w), criteria) != MF_OK)
+        next_folder(w);
+}
+
 static void on_searched(struct watch *w, const uint32_t *uids, size_t n)
 {
     free(w->uids);
@@ -297,18 +361,14 @@ static void on_searched(struct watch *w, const uint32_t *uids, size_t n)
     }
     /* "n:*" always names the last message, even when its UID is below n */
     for (size_t i = 0; i < n; i++)
-        if (uids[i] > w->seen.last_uid)
+        if (uids[i] >= w->scan_from && uids[i] <= w->window_end && uids[i] > w->seen.last_uid)
             w->uids[w->nuids++] = uids[i];
     if (w->nuids > 1)
         qsort(w->uids, w->nuids, sizeof *w->uids, cmp_uid);
-    if (!w->nuids) {
-        if (w->uidnext > w->seen.last_uid + 1)
-            w->seen.last_uid = w->uidnext - 1;
-        save_folder(w);
-        next_folder(w);
-        return;
-    }
-    fetch_next(w);
+    if (!w->nuids)
+        window_done(w);
+    else
+        fetch_next(w);
 }
 
 static void on_fetched(struct watch *w, const struct imap_fetched *f, size_t n)
@@ -345,7 +405,7 @@ static void on_fetched(struct watch *w, const struct imap_fetched *f, size_t n)
     if (w->pos < w->nuids)
         fetch_next(w);
     else
-        next_folder(w);
+        window_done(w);
 }
 
 /* ---- folders ------------------------------------------------------------------------- */
@@ -503,6 +563,7 @@ static void connect_watch(struct watch *w)
     struct mf_err err;
     mf_err_clear(&err);
     w->failing = false;
+    w->inbox_selected = false;
     bool force = w->force_refresh;
     w->force_refresh = false;
     enum mf_rc rc = store_account_get(s->cfg.st, w->imap.mailbox, &w->acct, &err);

@@ -10,7 +10,8 @@
  * the other selectable folders first, INBOX last; never Sent, Drafts,
  * Trash, All or Flagged. A check of a folder is EXAMINE (read-only), then,
  * when UIDNEXT says something is new, UID SEARCH of the UIDs after the last
- * one seen and UID FETCH of BODY.PEEK[]<0.64K> in chunks: mailfleet never
+ * one seen (1,000 UIDs at a time, so an answer is a short line however big
+ * the folder) and UID FETCH of BODY.PEEK[]<0.64K> in chunks: mailfleet never
  * sets a flag, moves or deletes. What was seen (UIDVALIDITY, last UID,
  * HIGHESTMODSEQ) is stored per folder after each chunk; a UIDVALIDITY that
  * changed rescans the folder, and the events' source keys keep a rescan
