@@ -5,6 +5,7 @@
 #include <time.h>
 
 #include "cli/cli.h"
+#include "engine/engine.h"
 #include "mail/addr.h"
 
 static const char suppress_usage[] =
@@ -201,41 +202,14 @@ int cmd_outbox(const struct cli_global *g, int argc, char **argv)
     } else if (!strcmp(sub, "resolve") && argc == 4 &&
                (!strcmp(argv[3], "sent") || !strcmp(argv[3], "failed")) &&
                (st = cli_open_store(g))) {
-        struct store_outbox o;
-        struct store_enrollment en;
-        int64_t id = strtoll(argv[2], NULL, 10);
+        char *endp = NULL;
+        int64_t id = strtoll(argv[2], &endp, 10);
         rc = CLI_DATAERR;
-        if (store_outbox_get(st, id, &o, &e) == MF_OK) {
-            if (strcmp(o.state, "unknown") != 0) {
-                mf_err_set(&e, MF_EINVAL, MF_LAYER_LOCAL, "message %s is %s, not unknown",
-                           argv[2], o.state);
-            } else if (store_enrollment_get(st, o.enrollment_id, &en, &e) == MF_OK) {
-                bool sent = !strcmp(argv[3], "sent");
-                /* sent: the sequence goes on from the next step; the thread is this one */
-                if (sent) {
-                    en.next_step = o.step + 1;
-                    snprintf(en.last_message_id, sizeof en.last_message_id, "%s",
-                             o.message_id);
-                    if (o.step == 0) {
-                        snprintf(en.thread_id, sizeof en.thread_id, "%s", o.message_id);
-                        snprintf(en.thread_subject, sizeof en.thread_subject, "%s", o.subject);
-                    }
-                }
-                snprintf(en.state, sizeof en.state, "%s", sent ? "active" : "stopped");
-                snprintf(en.reason, sizeof en.reason, "%s",
-                         sent ? "" : "the user resolved an unknown send as failed");
-                if (store_begin(st, &e) == MF_OK &&
-                    store_outbox_set_state(st, id, argv[3], "resolved by the user", false,
-                                           &e) == MF_OK &&
-                    store_enrollment_update(st, &en, &e) == MF_OK &&
-                    store_commit(st, &e) == MF_OK) {
-                    printf("message %s resolved as %s\n", argv[2], argv[3]);
-                    rc = CLI_OK;
-                } else {
-                    store_rollback(st);
-                }
-            }
-            store_outbox_clear(&o);
+        if (id <= 0 || *endp)
+            mf_err_set(&e, MF_EINVAL, MF_LAYER_LOCAL, "\"%s\" is not a message id", argv[2]);
+        else if (engine_resolve_unknown(st, id, !strcmp(argv[3], "sent"), &e) == MF_OK) {
+            printf("message %s resolved as %s\n", argv[2], argv[3]);
+            rc = CLI_OK;
         }
     } else {
         bool help = !strcmp(sub, "--help") || !strcmp(sub, "-h");

@@ -100,6 +100,12 @@ const struct engine_stats *engine_stats(const struct engine *e);
 enum mf_rc engine_event_env(struct engine *e, struct event_base **base, struct dns **dns,
                             SSL_CTX **tls, struct mf_err *err);
 
+/* A person settles an `unknown` message: sent moves the sequence on (the
+ * next step due its delay after the attempt, in the lead's time zone), not
+ * sent stops it for that lead. MF_EINVAL when the message is not unknown. */
+enum mf_rc engine_resolve_unknown(struct store *st, int64_t outbox_id, bool sent,
+                                  struct mf_err *err);
+
 /* Bounce protection: a mailbox whose bounces over the last 7 days reach 5%
  * of what it sent (at least 20 sent or bounced) pauses until a person
  * resumes it; *paused says whether this call paused it and why gets the

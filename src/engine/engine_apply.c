@@ -329,3 +329,81 @@ fail:
     engine_note(e, "could not record the outcome of message %" PRId64 ": %s", outbox_id,
                 err.detail);
 }
+
+/* The due time of the step after a message sent at `at`, or 0 when that
+ * message was the last step. */
+static enum mf_rc next_due_after(struct store *st, const struct store_enrollment *en, int step,
+                                 const char *mailbox, int64_t at, int64_t *due,
+                                 struct mf_err *err)
+{
+    *due = 0;
+    struct store_campaign c;
+    enum mf_rc rc = store_campaign_by_id(st, en->campaign_id, &c, err);
+    if (rc != MF_OK)
+        return rc;
+    struct campaign_spec *spec = NULL;
+    rc = campaign_parse(c.spec, strlen(c.spec), c.name, &spec, err);
+    struct store_lead lead;
+    struct store_mailbox mb;
+    memset(&lead, 0, sizeof lead);
+    if (rc == MF_OK)
+        rc = store_lead_get(st, en->lead_id, &lead, err);
+    if (rc == MF_OK && store_mailbox_get(st, mailbox, &mb, err) != MF_OK) {
+        mf_err_clear(err);
+        snprintf(mb.timezone, sizeof mb.timezone, "UTC");
+    }
+    if (rc == MF_OK && (size_t)step + 1 < spec->nsteps) {
+        const struct campaign_step *next = &spec->steps[step + 1];
+        char zone[64];
+        lead_zone_of(spec, lead.fields, lead.timezone, mb.timezone, zone, sizeof zone);
+        *due = sched_add_days(at, next->delay_days, next->business_days, zone);
+    }
+    store_lead_clear(&lead);
+    campaign_free(spec);
+    store_campaign_clear(&c);
+    return rc;
+}
+
+enum mf_rc engine_resolve_unknown(struct store *st, int64_t outbox_id, bool sent,
+                                  struct mf_err *err)
+{
+    struct store_outbox o;
+    struct store_enrollment en;
+    enum mf_rc rc = store_outbox_get(st, outbox_id, &o, err);
+    if (rc != MF_OK)
+        return rc;
+    if (strcmp(o.state, "unknown") != 0) {
+        rc = mf_err_set(err, MF_EINVAL, MF_LAYER_LOCAL, "message %" PRId64 " is %s, not unknown",
+                        outbox_id, o.state);
+    } else if ((rc = store_enrollment_get(st, o.enrollment_id, &en, err)) == MF_OK) {
+        int64_t due = 0;
+        if (sent) /* the follow-up keeps its delay, counted from the attempt */
+            rc = next_due_after(st, &en, o.step, o.mailbox, o.updated_at, &due, err);
+        if (rc == MF_OK && sent) {
+            en.next_step = o.step + 1;
+            snprintf(en.mailbox, sizeof en.mailbox, "%s", o.mailbox);
+            snprintf(en.last_message_id, sizeof en.last_message_id, "%s", o.message_id);
+            if (o.step == 0 || !en.thread_id[0]) {
+                snprintf(en.thread_id, sizeof en.thread_id, "%s", o.message_id);
+                snprintf(en.thread_subject, sizeof en.thread_subject, "%s", o.subject);
+            }
+            en.next_due = due;
+            snprintf(en.state, sizeof en.state, "%s", due ? "active" : "done");
+            en.reason[0] = '\0';
+        } else if (rc == MF_OK) {
+            snprintf(en.state, sizeof en.state, "stopped");
+            snprintf(en.reason, sizeof en.reason, "the user resolved an unknown send as failed");
+        }
+        if (rc == MF_OK)
+            rc = store_begin(st, err);
+        if (rc == MF_OK) {
+            rc = store_outbox_set_state(st, outbox_id, sent ? "sent" : "failed",
+                                        "resolved by the user", false, err);
+            if (rc == MF_OK)
+                rc = store_enrollment_update(st, &en, err);
+            rc = rc == MF_OK ? store_commit(st, err) : (store_rollback(st), rc);
+        }
+    }
+    store_outbox_clear(&o);
+    return rc;
+}

@@ -13,6 +13,9 @@
 #  3. a UIDVALIDITY reset (doveadm mailbox update) rescans without a single
 #     new event
 #  4. event reclassify undoes a reply's effects and applies the new kind's
+#  5. bounces made by a real Postfix on loopback (unknown user, relay
+#     refused) come back into the mailbox: the unknown user is bounced and
+#     suppressed, the relay refusal counts as a soft bounce
 # Usage: MF=build/mailfleet PEERS_DIR=dir tests/e2e/e2e_sync.sh
 . "$(dirname "$0")/lib.sh"
 set -a
@@ -178,5 +181,60 @@ check $n 0 "$MF" event reclassify "$id" reply &&
 n=reclassify-refuses-an-event-not-from-mail
 sent_id=$(db "select id from events where kind = 'sent' limit 1")
 check $n 65 "$MF" event reclassify "$sent_id" reply && expect $n 'was not made from mail' && ok $n
+
+# ---- 4b. an unknown send resolved as sent keeps the follow-up's delay ---------------------
+n=resolve-sent-keeps-the-delay
+pq="(select id from leads where address = 'plain@$LD')"
+ob=$(db "select o.id from outbox o join enrollments e on e.id = o.enrollment_id
+         where e.lead_id = $pq and o.step = 0")
+db "update outbox set state = 'unknown', updated_at = 1700000000 where id = $ob;
+    update enrollments set next_step = 0, state = 'sending' where lead_id = $pq"
+check $n 0 "$MF" outbox resolve "$ob" sent && expect $n "resolved as sent" &&
+  is $n "$(db "select next_step, state, next_due from enrollments where lead_id = $pq")" \
+    "1|active|$((1700000000 + 86400))" && ok $n
+
+# ---- 5. bounces from a real Postfix ---------------------------------------------------
+if [ -z "${MF_POSTFIX_PORT:-}" ]; then
+  echo "SKIP: section 5 needs the Postfix peer"
+  if [ "${CI:-}" = true ]; then out=''; fail postfix-peer "under CI=true every peer must run"; fi
+else
+  # SMTP without AUTH through Postfix (mynetworks), IMAP signs in as the user
+  printf '%s\n' "$MF_SUB_PASS2" | "$MF" account add pf --host "$H" --port "$MF_POSTFIX_PORT" \
+    --security none --auth none --user "$USER_ADDR" --from "$USER_ADDR" --password-stdin >/dev/null
+  "$MF" mailbox add pf --daily-cap 1000 --no-ramp --imap-host "$H" --imap-port "$MF_IMAP_PORT" \
+    --imap-security starttls >/dev/null
+  "$MF" mailbox pause mb >/dev/null
+  tag=$$-$RANDOM
+  gone=gone-$tag@$MF_POSTFIX_UNKNOWN_DOMAIN far=far-$tag@$MF_POSTFIX_RELAY_DOMAIN
+  sed -e 's/^name: seq/name: bounces/' -e '/- delay: 1 day/,$d' "$WORK/seq.yaml" > "$WORK/b.yaml"
+  { echo "email,first_name"; echo "$gone,Gone"; echo "$far,Far"; } > "$WORK/b.csv"
+  "$MF" campaign create "$WORK/b.yaml" --start >/dev/null
+  "$MF" leads import "$WORK/b.csv" --campaign bounces >/dev/null
+  n=postfix-accepts-both
+  check $n 0 "$MF" run "${CA[@]}" --until-idle --for 60 --clock-speed 100 --batch 1 &&
+    expect $n "sent bounces step 1 to $gone from pf" && expect $n "sent bounces step 1 to $far from pf" && ok $n
+  run_out=$out
+  # Postfix's bounce(8) DSNs reach the sender's INBOX through dovecot-lda
+  for _ in $(seq 1 150); do
+    got=$(doveadm -c "$MF_DOVECOT_CONF" search -u "$USER_ADDR" mailbox INBOX BODY "$tag" 2>/dev/null | wc -l)
+    [ "$got" -ge 2 ] && break
+    sleep 0.2
+  done
+  n=postfix-bounces-arrive
+  is $n "$got" 2 && ok $n
+  n=sync-reads-the-bounces
+  # the run's own sync may have read them already, before it ended
+  check $n 0 "$MF" sync --once "${CA[@]}" pf && out="$run_out$out" &&
+    expect $n "hard bounce of $gone \\(strict match, step 1\\): suppressed" &&
+    expect $n "soft-bounce of $far \\(strict match, step 1\\): counted" && ok $n
+  n=unknown-user-bounced-and-suppressed
+  is $n "$(db "select status from leads where address = '$gone'")" bounced &&
+    is $n "$(db "select count(*) from suppression where value = '$gone'")" 1 &&
+    is $n "$(db "select soft_bounces from leads where address = '$far'")" 1 &&
+    is $n "$(db "select status from leads where address = '$far'")" active && ok $n
+  n=bounce-classified-like-postfix-said
+  check $n 0 "$MF" inbox --all --json && expect $n '"kind": "bounce"' && expect $n '5\.1\.1' &&
+    expect $n '5\.7\.1' && ok $n
+fi
 
 finish

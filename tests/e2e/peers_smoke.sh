@@ -155,6 +155,81 @@ else
   skipped "dovecot"
 fi
 
+echo "== Postfix (MF_POSTFIX_PORT=${MF_POSTFIX_PORT:-}): real bounces into Dovecot =="
+if ready postfix; then
+  # The bounces go to the envelope sender. Send as MF_SUB_USER2, not
+  # MF_SUB_USER: e2e_imap (run in parallel by ctest) counts MF_SUB_USER's
+  # INBOX exactly (MF_MAILBOX_INBOX_COUNT + 1).
+  pf_user=$MF_SUB_USER2
+  pf_nouser="$token@$MF_POSTFIX_UNKNOWN_DOMAIN"
+  pf_relay="$token@$MF_POSTFIX_RELAY_DOMAIN"
+  pf_t0=$(date +%s%N)
+  run swaks_ --port "$MF_POSTFIX_PORT" --from "$pf_user" --to "$pf_nouser" --header "Subject: $token postfix nouser"
+  expect "postfix: accepts mail for an unknown user at $MF_POSTFIX_UNKNOWN_DOMAIN (bounced later)" 0 '<-  250 2\.0\.0 Ok: queued as'
+  run swaks_ --port "$MF_POSTFIX_PORT" --from "$pf_user" --to "$pf_relay" --header "Subject: $token postfix relay"
+  expect "postfix: accepts mail for $MF_POSTFIX_RELAY_DOMAIN (relayed to a refusing next hop)" 0 '<-  250 2\.0\.0 Ok: queued as'
+  run swaks_ --port "$MF_POSTFIX_PORT" --from "$pf_user" --to "$token@elsewhere.test"
+  expect "postfix: refuses any other domain at RCPT" 24 '<\*\* +554 5\.7\.1 '
+  run swaks_ --port "$MF_POSTFIX_REFUSE_PORT" --from "$pf_user" --to "$pf_relay"
+  expect "postfix relay refuser: 554 5.7.1 Relay access denied" 24 '<\*\* +554 5\.7\.1 <[^>]*>: Relay access denied'
+
+  # pf_uid ADDRESS: UID of the message in pf_user's INBOX whose text
+  # mentions ADDRESS (a bounce quotes the failed recipient), or nothing
+  pf_uid() {
+    doveadm -c "$MF_DOVECOT_CONF" search -u "$pf_user" mailbox INBOX body "$1" 2>/dev/null |
+      awk 'NR == 1 { print $2 }'
+  }
+  pf_uid_nouser='' pf_uid_relay='' pf_ms=''
+  for _ in $(seq 300); do   # up to 30 s
+    [ -n "$pf_uid_nouser" ] || pf_uid_nouser=$(pf_uid "$pf_nouser")
+    [ -n "$pf_uid_relay" ] || pf_uid_relay=$(pf_uid "$pf_relay")
+    if [ -n "$pf_uid_nouser" ] && [ -n "$pf_uid_relay" ]; then
+      pf_ms=$(( ($(date +%s%N) - pf_t0) / 1000000 ))
+      break
+    fi
+    sleep 0.1
+  done
+  if [ -n "$pf_ms" ]; then
+    ok "postfix: both bounces are in $pf_user's INBOX ${pf_ms} ms after the first send"
+  else
+    bad "postfix: both bounces are in $pf_user's INBOX within 30 s (unknown user: uid '${pf_uid_nouser}', relay: uid '${pf_uid_relay}')" \
+      "$(tail -n 25 "$MF_POSTFIX_LOG" 2>/dev/null; tail -n 5 "$MF_PEER_DIR/logs/dovecot-lda.log" 2>/dev/null)"
+  fi
+
+  # pf_dsn NAME UID STATUS ADDRESS DIAGNOSTIC-REGEX: the message is Postfix's
+  # bounce(8) DSN: multipart/report; report-type=delivery-status with a
+  # message/delivery-status part whose recipient block has this Status
+  pf_dsn() {
+    local name=$1 uid=$2 status=$3 addr=$4 diag=$5 msg
+    if [ -z "$uid" ]; then bad "$name (no such bounce)"; return; fi
+    # CRs out, folded (header and DSN) fields unfolded onto one line
+    msg=$(doveadm -c "$MF_DOVECOT_CONF" fetch -u "$pf_user" text mailbox INBOX uid "$uid" 2>&1 |
+      tr -d '\r' | sed -e ':a' -e 'N' -e '$!ba' -e 's/\n[ \t]\+/ /g')
+    if grep -q '^From: Mail Delivery System <MAILER-DAEMON@' <<<"$msg" &&
+       grep -q '^Return-Path: <MAILER-DAEMON>' <<<"$msg" &&
+       grep -Eq '^Content-Type: multipart/report; report-type=delivery-status;' <<<"$msg" &&
+       grep -q '^Content-Type: message/delivery-status' <<<"$msg" &&
+       grep -q '^X-Postfix-Queue-ID: ' <<<"$msg" &&
+       grep -qxF "Final-Recipient: rfc822; $addr" <<<"$msg" &&
+       grep -qx 'Action: failed' <<<"$msg" &&
+       grep -qxF "Status: $status" <<<"$msg" &&
+       grep -Eq "$diag" <<<"$msg"; then
+      ok "$name"
+    else
+      bad "$name" "$msg"
+    fi
+  }
+  pf_dsn "postfix: unknown user -> multipart/report DSN, Status: 5.1.1" "$pf_uid_nouser" 5.1.1 "$pf_nouser" \
+    "^Diagnostic-Code: X-Postfix; unknown user: \"$pf_nouser\"\$"
+  pf_dsn "postfix: relay refused -> multipart/report DSN, Status: 5.7.1" "$pf_uid_relay" 5.7.1 "$pf_relay" \
+    "^Diagnostic-Code: smtp; 554 5\\.7\\.1 <$pf_relay>: Relay access denied\$"
+
+  run "$(command -v postqueue || echo /usr/sbin/postqueue)" -c "$MF_POSTFIX_CONF" -p
+  expect "postfix: queue is empty afterwards (postqueue -c \$MF_POSTFIX_CONF -p)" 0 '^Mail queue is empty'
+else
+  skipped "postfix"
+fi
+
 echo "== fault peer (MF_FAULT_PORT=${MF_FAULT_PORT:-}, raw ${MF_FAULT_RAW_PORT:-}) =="
 if ready fault; then
   fs() { swaks_ --port "$MF_FAULT_PORT" "$@"; }

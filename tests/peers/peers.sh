@@ -14,7 +14,7 @@
 #   MF_PEER_BASE           first port (default 42500); ports BASE+0 .. BASE+19 are ours
 #   MF_PEER_START_TIMEOUT  seconds to wait for every port to accept (default 15)
 #   CI=true                a peer that cannot be started is an error, never a skip
-#   MF_PEER_SMTP_SINK, MF_PEER_DOVECOT, MF_PEER_NODE
+#   MF_PEER_SMTP_SINK, MF_PEER_DOVECOT, MF_PEER_NODE, MF_PEER_POSTFIX
 #                          use this binary instead of the one found in PATH
 #   MF_OIDC_DAEMON_SECRET, MF_OIDC_INTROSPECT_SECRET
 #                          client secrets of the oidc peer (default: random)
@@ -60,7 +60,10 @@ WRONGHOST_PORT=$((BASE + 12))
 OIDC_PORT=$((BASE + 13))          # OpenID provider (oidc-provider), HTTPS
 # BASE+14 reserved
 OIDC_BROKEN_PORT=$((BASE + 15))   # misbehaving issuers, HTTPS
-# BASE+16 .. BASE+19 reserved
+POSTFIX_PORT=$((BASE + 16))       # private Postfix instance: smtpd that routes to real bounces
+# BASE+17 reserved: tests/e2e/e2e_unsub.sh listens there itself (never a peer's)
+POSTFIX_REFUSE_PORT=$((BASE + 18)) # same Postfix: second smtpd, refuses relaying (554 5.7.1)
+# BASE+19 reserved
 OIDC_ISSUER=https://127.0.0.1:$OIDC_PORT
 OIDC_NATIVE_CLIENT=mailfleet-native
 OIDC_SHORT_CLIENT=mailfleet-short
@@ -68,6 +71,10 @@ OIDC_DAEMON_CLIENT=mailfleet-daemon
 OIDC_INTROSPECT_CLIENT=mail-servers
 OIDC_INTROSPECT_URL=$OIDC_ISSUER/token/introspection
 OIDC_DAEMON_SECRET='' OIDC_INTROSPECT_SECRET=''   # set by cmd_start
+
+# Postfix peer routing (see start_postfix): mail to these domains bounces for real
+POSTFIX_UNKNOWN_DOMAIN=nouser.example.test   # virtual(8): "unknown user" (5.1.1)
+POSTFIX_RELAY_DOMAIN=relay.example.test      # smtp(8) to POSTFIX_REFUSE_PORT: 554 5.7.1 Relay access denied
 
 SUB_USER=test@example.test
 SUB_PASS=s3cret-Passw0rd
@@ -123,8 +130,8 @@ abs_dir() {
 # ------------------------------------------------------------------ stop
 
 stop_all() {
-  local pf name pid st kids=() victims=() deadline
-  [ -d "$DIR/pids" ] || return 0
+  local pf name pid st kids=() more=() victims=() deadline
+  if [ ! -d "$DIR/pids" ]; then stop_postfix_master; return 0; fi
   shopt -s nullglob
   for pf in "$DIR"/pids/*.pid; do
     name=$(basename "$pf" .pid)
@@ -132,8 +139,11 @@ stop_all() {
       read -r pid st < "$pf"
       # Dovecot's children (auth, login, imap...) exit with their master;
       # remember them so we can check and, if need be, kill them too.
-      if [ "$name" = dovecot ]; then
-        mapfile -t kids < <(pgrep -P "$pid" 2>/dev/null || true)
+      # Postfix's master SIGTERMs its process group (smtpd, qmgr, pipe...)
+      # the same way.
+      if [ "$name" = dovecot ] || [ "$name" = postfix ]; then
+        mapfile -t more < <(pgrep -P "$pid" 2>/dev/null || true)
+        kids+=("${more[@]}")
       fi
       kill -TERM "$pid" 2>/dev/null || true
       victims+=("$pid")
@@ -153,6 +163,7 @@ stop_all() {
   done
   rm -f "$DIR"/pids/*.pid
   shopt -u nullglob
+  stop_postfix_master
 }
 
 # ------------------------------------------------------------- the peers
@@ -205,6 +216,10 @@ write_dovecot_conf() {
   fi
   mkdir -p "$DIR/mail" "$DIR/dovecot/run" "$DIR/dovecot/state"
   [ "$(id -u)" != 0 ] || chown "$mailuid:$mailgid" "$DIR/mail"
+  # dovecot-lda (the Postfix peer's delivery agent) runs as the mail user and
+  # logs here: it cannot open dovecot.log, which the master opened as root
+  : > "$DIR/logs/dovecot-lda.log"
+  [ "$(id -u)" != 0 ] || chown "$mailuid:$mailgid" "$DIR/logs/dovecot-lda.log"
   umask 077
   printf '%s:{PLAIN}%s\n%s:{PLAIN}%s\n' "$SUB_USER" "$SUB_PASS" "$SUB_USER2" "$SUB_PASS2" \
     > "$DIR/dovecot/users"
@@ -301,6 +316,15 @@ submission_relay_trusted = no
 
 doveadm_port = 0
 
+# dovecot-lda, run by the Postfix peer's pipe transport as the mail user:
+# its own log file, and no stats-writer socket (root:dovecot 0660).
+protocol lda {
+  log_path = $DIR/logs/dovecot-lda.log
+  info_log_path = $DIR/logs/dovecot-lda.log
+  debug_log_path = $DIR/logs/dovecot-lda.log
+  stats_writer_socket_path =
+}
+
 # Tests log in often and fail on purpose: no failure delay, no per-IP auth
 # penalty (mode 0 disables it), room for many parallel IMAP/POP3 sessions.
 auth_failure_delay = 0
@@ -372,6 +396,247 @@ start_dovecot() {
     WAIT+=("dovecot:$p:dovecot.log")
   done
   READY+=(dovecot)
+}
+
+# ------------------------------------------------------------ Postfix peer
+#
+# A private Postfix instance that turns test mail into REAL Postfix bounces
+# (bounce(8) DSNs: multipart/report with message/delivery-status) and
+# delivers them into the Dovecot peer's mailboxes. It never reads, changes or
+# starts the system's instance (after a "No configuration" install
+# /etc/postfix has no main.cf; only the package's postfix-files list there is
+# read): everything lives in DIR/postfix/ —
+#   conf/   config_directory (main.cf, master.cf): postfix -c DIR/postfix/conf
+#   queue/  queue_directory (the master's pid in queue/pid/master.pid)
+#   data/   data_directory
+# and it logs to DIR/logs/postfix.log through postlogd (maillog_file, no
+# syslog). Listeners: 127.0.0.1:BASE+16 (the one tests talk to) and
+# 127.0.0.1:BASE+18 (the relay refuser) only; inet_interfaces = 127.0.0.1,
+# inet_protocols = ipv4, no DNS (smtp_dns_support_level = disabled, next
+# hops are [127.0.0.1]:port), no relayhost, no chroot.
+#
+# Routing:
+#   example.test         transport_maps -> pipe(8) "dovecot" -> dovecot-lda as
+#                        the mail user (nobody) -> that Dovecot user's INBOX.
+#                        Bounces go to the envelope sender, so a DSN for mail
+#                        from test@ or other@example.test lands in their INBOX.
+#   nouser.example.test  a virtual_mailbox_domain with an EMPTY
+#                        virtual_mailbox_maps and smtpd_reject_unlisted_recipient
+#                        = no: accepted at RCPT, then virtual(8) finds no such
+#                        user -> bounce 5.1.1 'unknown user: "x@nouser.example.test"'.
+#                        (Not local(8): it looks the local part up in the
+#                        system's passwd, so root@... would be delivered.)
+#   relay.example.test   transport_maps -> smtp(8) to [127.0.0.1]:BASE+18, a
+#                        second smtpd of this instance whose relay restrictions
+#                        lack permit_mynetworks: "554 5.7.1 <...>: Relay access
+#                        denied" at RCPT -> bounce 5.7.1.
+#   any other domain     refused at RCPT on BASE+16 (554 5.7.1 ... Access
+#                        denied); what gets queued anyway (a bounce to some
+#                        other sender) goes to error(8). Nothing leaves 127.0.0.1.
+#
+# Why pipe + dovecot-lda and not LMTP: dovecot-lda comes with dovecot-core
+# (LMTP needs dovecot-lmtpd and a listener of its own), delivers through
+# Dovecot itself (the message has its UID the moment pipe(8) returns, so
+# doveadm and IMAP see it at once) and costs ~40 ms a message. Queue timers
+# are short (queue_run_delay = minimal_backoff_time = 1 s) so that even a
+# deferred delivery is retried at once; a bounce normally is in the INBOX
+# well under a second after the SMTP session ends.
+POSTFIX_MAIL_USER=nobody:nogroup   # = Dovecot's mail user in root mode (write_dovecot_conf)
+DOVECOT_LDA=/usr/lib/dovecot/dovecot-lda
+
+write_postfix_conf() {
+  local pf=$1 dom=${SUB_USER#*@}
+  cat > "$pf/conf/main.cf" <<EOF
+# Generated by tests/peers/peers.sh — private Postfix for tests, loopback only.
+# Started and stopped by tests/peers/peers.sh start|stop $DIR
+compatibility_level = 3.6
+queue_directory = $pf/queue
+data_directory = $pf/data
+mail_owner = postfix
+setgid_group = postdrop
+syslog_name = postfix-peer
+maillog_file = $DIR/logs/postfix.log
+maillog_file_prefixes = $DIR/logs/
+
+myhostname = postfix-peer.example.test
+mydomain = example.test
+myorigin = \$myhostname
+mydestination =
+inet_interfaces = 127.0.0.1
+inet_protocols = ipv4
+mynetworks = 127.0.0.0/8
+relayhost =
+relay_domains =
+# domain lists and access maps match exactly what they list, no subdomains
+parent_domain_matches_subdomains =
+
+# no DNS: next hops are [127.0.0.1]:port
+smtp_dns_support_level = disabled
+smtp_host_lookup = native
+lmtp_host_lookup = native
+smtpd_peername_lookup = no
+alias_maps =
+alias_database =
+biff = no
+smtpd_banner = \$myhostname ESMTP Postfix (mailfleet test peer)
+
+# BASE+16 takes mail for the three test domains from 127.0.0.0/8 (all that
+# can connect) and refuses every other domain at RCPT
+smtpd_relay_restrictions = permit_mynetworks, reject_unauth_destination
+smtpd_recipient_restrictions = check_recipient_access inline:{ {$dom = OK}, {$POSTFIX_UNKNOWN_DOMAIN = OK}, {$POSTFIX_RELAY_DOMAIN = OK} }, reject
+
+# unknown users: accepted at SMTP time, bounced by virtual(8)
+virtual_mailbox_domains = $POSTFIX_UNKNOWN_DOMAIN
+virtual_mailbox_maps =
+virtual_mailbox_base = $pf/virtual
+smtpd_reject_unlisted_recipient = no
+
+transport_maps = inline:{ {$dom = dovecot:}, {$POSTFIX_RELAY_DOMAIN = smtp:[127.0.0.1]:$POSTFIX_REFUSE_PORT} }
+default_transport = error:5.4.4 the mailfleet Postfix peer routes no mail to this domain
+relay_transport = \$default_transport
+dovecot_destination_recipient_limit = 1
+
+# fast: tests wait for the bounces
+queue_run_delay = 1s
+minimal_backoff_time = 1s
+maximal_backoff_time = 5s
+maximal_queue_lifetime = 1h
+bounce_queue_lifetime = 1h
+in_flow_delay = 0
+smtp_connect_timeout = 5s
+EOF
+  # No chroot anywhere (Debian's stock master.cf chroots smtp and smtpd,
+  # which needs copies of /etc files inside the queue directory).
+  cat > "$pf/conf/master.cf" <<EOF
+# Generated by tests/peers/peers.sh — private Postfix for tests, loopback only.
+# service  type  private unpriv  chroot  wakeup  maxproc  command + args
+127.0.0.1:$POSTFIX_PORT inet n - n - - smtpd
+# The relay refuser, next hop for $POSTFIX_RELAY_DOMAIN: no permit_mynetworks, so
+# reject_unauth_destination answers "554 5.7.1 ... Relay access denied". Its
+# own myhostname, or smtp(8) would see the mail "loop back to myself".
+127.0.0.1:$POSTFIX_REFUSE_PORT inet n - n - - smtpd
+  -o syslog_name=postfix-peer/refuse-relay
+  -o myhostname=relay-refuser.example.test
+  -o smtpd_relay_restrictions=reject_unauth_destination
+  -o smtpd_recipient_restrictions=
+pickup     unix  n - n 60 1 pickup
+cleanup    unix  n - n -  0 cleanup
+qmgr       unix  n - n 300 1 qmgr
+rewrite    unix  - - n -  - trivial-rewrite
+bounce     unix  - - n -  0 bounce
+defer      unix  - - n -  0 bounce
+trace      unix  - - n -  0 bounce
+verify     unix  - - n -  1 verify
+flush      unix  n - n 1000? 0 flush
+proxymap   unix  - - n -  - proxymap
+proxywrite unix  - - n -  1 proxymap
+smtp       unix  - - n -  - smtp
+relay      unix  - - n -  - smtp
+showq      unix  n - n -  - showq
+error      unix  - - n -  - error
+retry      unix  - - n -  - error
+discard    unix  - - n -  - discard
+anvil      unix  - - n -  1 anvil
+scache     unix  - - n -  1 scache
+postlog    unix-dgram n - n - 1 postlogd
+virtual    unix  - n n -  - virtual
+# delivery into Dovecot: dovecot-lda as the mail user, one recipient a call
+dovecot    unix  - n n -  - pipe
+  flags=DRXhu user=$POSTFIX_MAIL_USER argv=$DOVECOT_LDA -c $DIR/dovecot.conf -d \${recipient} -f \${sender}
+EOF
+}
+
+start_postfix() {
+  local postfix postconf pf=$DIR/postfix pid
+  postfix=$(find_bin MF_PEER_POSTFIX postfix)
+  if [ -z "$postfix" ]; then
+    skip_or_die postfix "postfix not found (Debian package: postfix)"
+    return 0
+  fi
+  if [ "$(id -u)" != 0 ]; then
+    skip_or_die postfix "a private Postfix instance can only be started as root"
+    return 0
+  fi
+  if [[ " ${READY[*]} " != *" dovecot "* ]]; then
+    skip_or_die postfix "needs the dovecot peer (its bounces are delivered into Dovecot's mailboxes)"
+    return 0
+  fi
+  if [ ! -x "$DOVECOT_LDA" ]; then
+    skip_or_die postfix "$DOVECOT_LDA not found (Debian package: dovecot-core)"
+    return 0
+  fi
+  if ! id postfix >/dev/null 2>&1 || ! getent group postdrop >/dev/null; then
+    skip_or_die postfix "the user 'postfix' or the group 'postdrop' is missing (reinstall the Debian package postfix)"
+    return 0
+  fi
+  # root-owned, not group/other writable (postfix-script checks that);
+  # `postfix start` makes the queue's and data_directory's sub-directories
+  # itself (post-install create-missing), with the owners Postfix wants
+  mkdir -p "$pf/conf" "$pf/queue"
+  chmod 0755 "$pf" "$pf/conf" "$pf/queue"
+  write_postfix_conf "$pf"
+  # Postfix re-reads a main.cf whose mtime is within a second of now, 300 ms
+  # at a time, until it "cools down" (util/load_file.c): ~1.8 s per start.
+  chmod 0644 "$pf/conf/main.cf" "$pf/conf/master.cf"
+  touch -d "@$(( $(date +%s) - 10 ))" "$pf/conf/main.cf" "$pf/conf/master.cf"
+  # never let a broken main.cf send postfix to the system's queue
+  postconf=${postfix%/*}/postconf
+  [ -x "$postconf" ] || postconf=$(find_bin MF_PEER_POSTCONF postconf)
+  if [ "$("${postconf:-postconf}" -c "$pf/conf" -h queue_directory 2>/dev/null)" != "$pf/queue" ]; then
+    die "postfix: $pf/conf/main.cf does not name $pf/queue as queue_directory"
+  fi
+  # start: postfix-script's checks, then `master -w`, which returns once the
+  # master daemon is up (or has failed)
+  if ! "$postfix" -c "$pf/conf" start >"$DIR/logs/postfix.stdout" 2>&1; then
+    {
+      echo "----- $DIR/logs/postfix.stdout -----"
+      cat "$DIR/logs/postfix.stdout"
+      if [ -s "$DIR/logs/postfix.log" ]; then
+        echo "----- last lines of $DIR/logs/postfix.log -----"
+        tail -n 20 "$DIR/logs/postfix.log"
+      fi
+      echo "-----"
+    } >&2
+    stop_postfix_master
+    skip_or_die postfix "postfix -c $pf/conf start failed (output above)"
+    return 0
+  fi
+  pid=$(tr -d ' \n' 2>/dev/null < "$pf/queue/pid/master.pid" || true)
+  if ! [[ $pid =~ ^[0-9]+$ ]]; then
+    stop_postfix_master
+    skip_or_die postfix "postfix started but left no pid in $pf/queue/pid/master.pid"
+    return 0
+  fi
+  echo "$pid $(starttime "$pid" || echo dead)" > "$DIR/pids/postfix.pid"
+  STARTED+=(postfix)
+  WAIT+=("postfix:$POSTFIX_PORT:postfix.log" "postfix:$POSTFIX_REFUSE_PORT:postfix.log")
+  READY+=(postfix)
+}
+
+# postfix_master_alive PID: PID is a live (not zombie) process named master.
+# The master daemonizes, so its parent is init, which may be slow to reap.
+postfix_master_alive() {
+  local stat
+  [[ $1 =~ ^[0-9]+$ ]] || return 1
+  stat=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
+  [[ $stat == "$1 (master) "* ]] && [[ $stat != "$1 (master) Z"* ]]
+}
+
+# stop_postfix_master: if the Postfix master named in DIR/postfix/queue/pid/
+# master.pid is still alive, `postfix -c DIR/postfix/conf stop` it (SIGTERM,
+# waits up to 5 s, then SIGKILLs the master's process group). stop_all has
+# normally stopped it already with a SIGTERM to the pid in pids/postfix.pid
+# (what `postfix stop` sends, too); this catches a master whose pid file
+# in DIR/pids is gone, and a start that failed half-way. Never fails.
+stop_postfix_master() {
+  local postfix pf=$DIR/postfix pid
+  [ -f "$pf/queue/pid/master.pid" ] && [ -f "$pf/conf/main.cf" ] || return 0
+  pid=$(tr -d ' \n' 2>/dev/null < "$pf/queue/pid/master.pid" || true)
+  postfix_master_alive "$pid" || return 0
+  postfix=$(find_bin MF_PEER_POSTFIX postfix)
+  [ -n "$postfix" ] || return 0
+  say "stopping postfix (postfix -c $pf/conf stop)"
+  "$postfix" -c "$pf/conf" stop >/dev/null 2>&1 || true
 }
 
 # preload_mailbox: put tests/peers/mailbox/INBOX/*.eml and Junk/*.eml into the
@@ -587,6 +852,15 @@ write_env() {
     echo "# messages preloaded from tests/peers/mailbox/ into MF_SUB_USER's INBOX and Junk"
     kv MF_MAILBOX_INBOX_COUNT "$(has dovecot && echo "$MAILBOX_INBOX_COUNT")"
     kv MF_MAILBOX_JUNK_COUNT "$(has dovecot && echo "$MAILBOX_JUNK_COUNT")"
+    echo "# private Postfix: real bounces (DSNs) to the envelope sender, delivered into Dovecot"
+    echo "# (MF_POSTFIX_UNKNOWN_DOMAIN -> 5.1.1 unknown user, MF_POSTFIX_RELAY_DOMAIN -> 5.7.1 relay"
+    echo "# denied); postqueue -c \"\$MF_POSTFIX_CONF\" -p|-f"
+    kv MF_POSTFIX_PORT "$(has postfix && echo "$POSTFIX_PORT")"
+    kv MF_POSTFIX_REFUSE_PORT "$(has postfix && echo "$POSTFIX_REFUSE_PORT")"
+    kv MF_POSTFIX_UNKNOWN_DOMAIN "$(has postfix && echo "$POSTFIX_UNKNOWN_DOMAIN")"
+    kv MF_POSTFIX_RELAY_DOMAIN "$(has postfix && echo "$POSTFIX_RELAY_DOMAIN")"
+    kv MF_POSTFIX_CONF "$(has postfix && echo "$DIR/postfix/conf")"
+    kv MF_POSTFIX_LOG "$(has postfix && echo "$DIR/logs/postfix.log")"
     echo "# fault peer (npm smtp-server): Exchange Online replies; see tests/peers/README.md"
     kv MF_FAULT_PORT "$(has fault && echo "$FAULT_PORT")"
     kv MF_FAULT_RAW_PORT "$(has fault && echo "$FAULT_RAW_PORT")"
@@ -628,8 +902,13 @@ cmd_start() {
     fi
   done
   shopt -u nullglob
+  local mpid
+  mpid=$(tr -d ' \n' 2>/dev/null < "$DIR/postfix/queue/pid/master.pid" || true)
+  if postfix_master_alive "$mpid"; then
+    die "a Postfix master (pid $mpid) may still run in $DIR/postfix; run: $0 stop $DIR"
+  fi
 
-  for port in $(seq "$BASE" $((BASE + 13))) "$OIDC_BROKEN_PORT"; do
+  for port in $(seq "$BASE" $((BASE + 13))) "$OIDC_BROKEN_PORT" "$POSTFIX_PORT" "$POSTFIX_REFUSE_PORT"; do
     if port_open "$port"; then
       die "127.0.0.1:$port is already in use (ports $BASE..$((BASE + 19)) are needed); pick another MF_PEER_BASE"
     fi
@@ -638,7 +917,7 @@ cmd_start() {
   # Fresh state, only in the sub-paths we own.
   rm -rf "$DIR/certs" "$DIR/logs" "$DIR/dovecot" "$DIR/mail" "$DIR/mailbox-stage" "$DIR/sink-mail" \
          "$DIR/dovecot.conf" "$DIR/dovecot-oauth2.conf.ext" "$DIR/fault-mail.log" "$DIR/peers.env" "$DIR/pids" \
-         "$DIR/oidc"
+         "$DIR/oidc" "$DIR/postfix"
   mkdir -p "$DIR/pids" "$DIR/logs"
 
   if [ "$(id -u)" = 0 ]; then
@@ -660,6 +939,7 @@ cmd_start() {
   start_oidc
   start_sinks
   start_dovecot
+  start_postfix
   start_fault
   wait_ports
   if [[ " ${READY[*]} " == *" dovecot "* ]]; then preload_mailbox; fi
