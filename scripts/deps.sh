@@ -5,6 +5,9 @@
 #                           dovecot, node for the fault peer, swaks, msmtp) and
 #                           Sisimai (libsisimai-perl), e2e_classify's reference
 #                           bounce parser: optional, a failed install only warns
+#   scripts/deps.sh bench   the build set plus the benchmarks' named peers:
+#                           Sisimai (libsisimai-perl) and Mailman's bounce
+#                           detectors (python3-flufl.bounce) for bench/classify.sh
 # Daemons that Debian would start on install (postfix, dovecot listen on every
 # interface) are kept from starting by a policy-rc.d for the duration of the
 # install: tests run their own instances on 127.0.0.1 only.
@@ -20,9 +23,11 @@ test_pkgs=(postfix dovecot-core dovecot-imapd dovecot-pop3d dovecot-submissiond
 # wanted by the tests but not needed: when apt cannot install them, the
 # tests that use them say so and skip that part
 optional_test_pkgs=(libsisimai-perl)
+bench_pkgs=(libsisimai-perl python3-flufl.bounce)
 
 pkgs=("${build_pkgs[@]}")
 [ "$what" = test ] && pkgs+=("${test_pkgs[@]}")
+[ "$what" = bench ] && pkgs+=("${bench_pkgs[@]}")
 optional=()
 if [ "$what" = test ]; then
   for p in "${optional_test_pkgs[@]}"; do

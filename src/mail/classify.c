@@ -61,6 +61,32 @@ struct scan {
     enum mf_rc rc;
 };
 
+/* Whether a charset's octets 0x00-0x7f are ASCII (and not an escape of a
+ * stateful encoding): text in it that is all ASCII is its own UTF-8. */
+static bool ascii_charset(const char *cs)
+{
+    static const char *const names[] = {"us-ascii", "ascii", "utf-8", "utf8", "latin1"};
+    for (size_t k = 0; k < sizeof names / sizeof *names; k++)
+        if (!g_ascii_strcasecmp(cs, names[k]))
+            return true;
+    /* iso-8859-N, windows-125N */
+    const char *d = !g_ascii_strncasecmp(cs, "iso-8859-", 9) ? cs + 9
+                    : !g_ascii_strncasecmp(cs, "windows-125", 11) ? cs + 11 : NULL;
+    if (!d || !*d)
+        return false;
+    while (*d >= '0' && *d <= '9')
+        d++;
+    return !*d;
+}
+
+static bool all_ascii(const unsigned char *p, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (p[i] >= 0x80)
+            return false;
+    return true;
+}
+
 /* A leaf part's decoded content, at most CLASSIFY_SCAN_MAX octets,
  * NUL-terminated; malloc'd (caller frees), NULL when empty or on ENOMEM
  * (then s->rc is set). */
@@ -71,18 +97,26 @@ static char *part_bytes(struct scan *s, GMimeObject *o, size_t *len)
     const char *src = NULL;
     size_t n = 0;
     GMimeStream *mem = NULL;
-    if (GMIME_IS_TEXT_PART(o)) { /* converted to UTF-8 from its charset */
-        txt = g_mime_text_part_get_text(GMIME_TEXT_PART(o));
-        src = txt;
-        n = txt ? strlen(txt) : 0;
-    } else {
-        GMimeDataWrapper *w = g_mime_part_get_content(GMIME_PART(o));
-        if (w) {
-            mem = g_mime_stream_mem_new();
-            g_mime_data_wrapper_write_to_stream(w, mem); /* decodes base64/QP */
-            GByteArray *ba = g_mime_stream_mem_get_byte_array(GMIME_STREAM_MEM(mem));
-            src = (const char *)ba->data;
-            n = ba->len;
+    GMimeDataWrapper *w = g_mime_part_get_content(GMIME_PART(o));
+    if (w) {
+        mem = g_mime_stream_mem_new();
+        g_mime_data_wrapper_write_to_stream(w, mem); /* decodes base64/QP */
+        GByteArray *ba = g_mime_stream_mem_get_byte_array(GMIME_STREAM_MEM(mem));
+        src = (const char *)ba->data;
+        n = ba->len;
+    }
+    if (w && GMIME_IS_TEXT_PART(o)) {
+        /* text is converted to UTF-8 from its charset (and ends at a NUL), as
+         * g_mime_text_part_get_text() does; without its charset filter when
+         * that would copy the octets as they are: no charset, or an
+         * ASCII-compatible one and nothing but ASCII */
+        const char *cs = g_mime_object_get_content_type_parameter(o, "charset");
+        if (!cs || (ascii_charset(cs) && all_ascii((const unsigned char *)src, n))) {
+            n = src ? strnlen(src, n) : 0;
+        } else {
+            txt = g_mime_text_part_get_text(GMIME_TEXT_PART(o));
+            src = txt;
+            n = txt ? strlen(txt) : 0;
         }
     }
     char *out = NULL;
@@ -334,7 +368,7 @@ static void gather(struct scan *s, GMimeMessage *m, struct facts *f)
                   : r->from[0] && cls_bulk_sender(r->from) ? "sent from a no-reply or list address"
                                                         : NULL;
     f->list = f->list_why != NULL;
-    f->nlines = s->text ? cls_first_lines(s->text, s->text_len, f->lines) : 0;
+    /* f->lines: only a person's mail needs them (decide_person) */
 }
 
 static bool failing(const struct classify_result *r)
@@ -366,10 +400,7 @@ static bool delayed_notice(const struct facts *f, const struct scan *s)
     if (strstr(f->subject, "delay") || strstr(f->subject, "warning"))
         return true;
     size_t n = s->text_len < 4096 ? s->text_len : 4096;
-    for (size_t k = 0; s->text && k < sizeof words / sizeof *words; k++)
-        if (cls_find(s->text, n, words[k]))
-            return true;
-    return false;
+    return s->text && cls_find_any(s->text, n, words, sizeof words / sizeof *words);
 }
 
 static enum mf_rc decide_bounce(struct scan *s, GMimeMessage *m, const struct facts *f)
@@ -449,6 +480,7 @@ static void decide_person(struct scan *s, GMimeMessage *m, struct facts *f)
         set_why(r, CLASSIFY_AUTO_REPLY, "an out-of-office subject (\"%s\")", hit);
         return;
     }
+    f->nlines = s->text ? cls_first_lines(s->text, s->text_len, f->lines) : 0;
     if ((hit = cls_auto_opening(f->lines, f->nlines))) {
         set_why(r, CLASSIFY_AUTO_REPLY, "an auto-responder's opening (\"%s\")", hit);
         return;

@@ -98,8 +98,11 @@ static bool code_match(const char *pat, const char *code)
 
 static enum cls_reason reason_of(const char *diag_lower, const char *status)
 {
+    struct cls_pairs set; /* most phrases are ruled out without strstr() */
+    cls_pairs_of(diag_lower, strlen(diag_lower), &set);
     for (size_t k = 0; k < N_OF(cls_phrases); k++)
-        if (strstr(diag_lower, cls_phrases[k].phrase))
+        if (cls_pairs_may_hold(&set, cls_phrases[k].phrase) &&
+            strstr(diag_lower, cls_phrases[k].phrase))
             return cls_phrases[k].reason;
     for (size_t k = 0; status[0] && k < N_OF(cls_statuses); k++)
         if (code_match(cls_statuses[k].code, status))

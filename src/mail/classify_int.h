@@ -17,6 +17,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "mail/classify.h"
 
@@ -37,6 +38,18 @@ void cls_lower(char *s);
 /* ASCII case-insensitive substring search over hay[0..n) (needle lowercase,
  * NUL-terminated). Returns the match or NULL. */
 const char *cls_find(const char *hay, size_t n, const char *needle);
+
+/* Whether any of needles[0..count) (as for cls_find) is in hay[0..n). */
+bool cls_find_any(const char *hay, size_t n, const char *const *needles, size_t count);
+
+/* The octet pairs of a text, hashed into 1024 bits: a needle with a pair
+ * that is not in the set is not in the text, found without searching. */
+struct cls_pairs {
+    uint64_t bits[16];
+};
+void cls_pairs_of(const char *s, size_t n, struct cls_pairs *set);
+/* False when needle (NUL-terminated) cannot be in the text of set. */
+bool cls_pairs_may_hold(const struct cls_pairs *set, const char *needle);
 
 /* An address from src[0..len): trimmed, one pair of <> and a "type;" prefix
  * ("rfc822;", "utf-8;", with \x{HEX} escapes decoded) removed, ASCII

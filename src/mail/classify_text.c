@@ -1,5 +1,6 @@
 /* mail/classify: text helpers, the plain-text bounce scanner and the phrase
  * look-ups. See classify_int.h. */
+#define _GNU_SOURCE /* memmem */
 #include <ctype.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -68,6 +69,12 @@ static int judge(const unsigned char *s, size_t n)
     return 0;
 }
 
+/* ASCII other than controls, DEL and white space: kept as it is. */
+static bool graphic(unsigned char c)
+{
+    return c > 0x20 && c < 0x7f;
+}
+
 size_t cls_clean(char *dst, size_t size, const char *src, size_t len)
 {
     if (size == 0)
@@ -76,6 +83,21 @@ size_t cls_clean(char *dst, size_t size, const char *src, size_t len)
     size_t o = 0, i = 0;
     bool space = false;
     while (src && i < len) {
+        /* the common case first: a run of visible ASCII (what judge()
+         * keeps, one octet each) */
+        if (graphic(s[i])) {
+            if (space) {
+                if (o + 2 >= size)
+                    break;
+                dst[o++] = ' ';
+                space = false;
+            }
+            while (i < len && o + 1 < size && graphic(s[i]))
+                dst[o++] = (char)s[i++];
+            if (i < len && o + 1 >= size && graphic(s[i]))
+                break;
+            continue;
+        }
         size_t n = utf8_seq(s + i, len - i);
         int what = n ? judge(s + i, n) : 1;
         if (n == 0)
@@ -113,6 +135,13 @@ static char lower(char c)
     return c >= 'A' && c <= 'Z' ? (char)(c + ('a' - 'A')) : c;
 }
 
+/* dst[0..n) = src[0..n) with ASCII letters lowercased. */
+static void lower_copy(char *dst, const char *src, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        dst[i] = lower(src[i]);
+}
+
 const char *cls_find(const char *hay, size_t n, const char *needle)
 {
     size_t m = strlen(needle);
@@ -128,6 +157,65 @@ const char *cls_find(const char *hay, size_t n, const char *needle)
             return hay + i;
     }
     return NULL;
+}
+
+static unsigned pair_hash(unsigned char a, unsigned char b)
+{
+    return ((unsigned)a * 31u + b) & 1023u;
+}
+
+void cls_pairs_of(const char *s, size_t n, struct cls_pairs *set)
+{
+    memset(set, 0, sizeof *set);
+    for (size_t i = 0; i + 1 < n; i++) {
+        unsigned h = pair_hash((unsigned char)s[i], (unsigned char)s[i + 1]);
+        set->bits[h >> 6] |= (uint64_t)1 << (h & 63);
+    }
+}
+
+bool cls_pairs_may_hold(const struct cls_pairs *set, const char *needle)
+{
+    for (size_t i = 0; needle[i] && needle[i + 1]; i++) {
+        unsigned h = pair_hash((unsigned char)needle[i], (unsigned char)needle[i + 1]);
+        if (!(set->bits[h >> 6] & ((uint64_t)1 << (h & 63))))
+            return false;
+    }
+    return true;
+}
+
+bool cls_find_any(const char *hay, size_t n, const char *const *needles, size_t count)
+{
+    char low[8192];
+    size_t longest = 0;
+    for (size_t k = 0; k < count; k++) {
+        size_t m = strlen(needles[k]);
+        if (m == 0) /* as cls_find */
+            return hay != NULL;
+        longest = m > longest ? m : longest;
+    }
+    if (longest > sizeof low / 2) {
+        for (size_t k = 0; k < count; k++)
+            if (cls_find(hay, n, needles[k]))
+                return true;
+        return false;
+    }
+    /* each window lowercased once for every needle; windows overlap by
+     * longest - 1 octets */
+    size_t step = sizeof low - (longest ? longest - 1 : 0);
+    for (size_t at = 0; at < n; at += step) {
+        size_t w = n - at < sizeof low ? n - at : sizeof low;
+        lower_copy(low, hay + at, w);
+        struct cls_pairs set;
+        cls_pairs_of(low, w, &set);
+        for (size_t k = 0; k < count; k++) {
+            size_t m = strlen(needles[k]);
+            if (m <= w && cls_pairs_may_hold(&set, needles[k]) && memmem(low, w, needles[k], m))
+                return true;
+        }
+        if (at + w >= n)
+            break;
+    }
+    return false;
 }
 
 static bool starts_with(const char *s, const char *prefix)
@@ -196,7 +284,18 @@ static size_t put_utf8(char *out, uint32_t cp)
  * none of the characters in `refused`. */
 static bool plain_token(const char *s, size_t n, const char *refused)
 {
+    uint64_t set[2] = {0, 0}; /* refused ASCII characters, one bit each */
+    for (const unsigned char *r = (const unsigned char *)refused; *r; r++)
+        if (*r < 128)
+            set[*r >> 6] |= (uint64_t)1 << (*r & 63);
     for (size_t i = 0; i < n;) {
+        unsigned char c = (unsigned char)s[i];
+        if (graphic(c)) { /* judge() keeps it */
+            if (set[c >> 6] & ((uint64_t)1 << (c & 63)))
+                return false;
+            i++;
+            continue;
+        }
         size_t k = utf8_seq((const unsigned char *)s + i, n - i);
         if (k == 0 || judge((const unsigned char *)s + i, k) != 0)
             return false;
@@ -378,15 +477,18 @@ size_t cls_first_lines(const char *text, size_t len,
     const char *p = text, *end = text + len;
     size_t got = 0;
     char l[CLS_LINE_SIZE], peek[CLS_LINE_SIZE];
-    while (got < CLS_FIRST_LINES && next_line(&p, end, l)) {
+    bool have = next_line(&p, end, l);
+    while (got < CLS_FIRST_LINES && have) {
         if (quote_start(l) || quote_end(l))
             break;
         /* "On Tue, 5 May 2024, Anna <a@x>" + "wrote:" on the next line */
-        const char *q = p;
-        if (next_line(&q, end, peek) && quote_end(peek) && strlen(peek) < 40 &&
-            strchr(l, '@'))
+        bool more = next_line(&p, end, peek);
+        if (more && quote_end(peek) && strlen(peek) < 40 && strchr(l, '@'))
             break;
         memcpy(lines[got++], l, sizeof l);
+        if (more) /* the next line, already read */
+            memcpy(l, peek, sizeof l);
+        have = more;
     }
     return got;
 }
@@ -511,10 +613,15 @@ const char *cls_bounce_subject(const char *subject)
 
 const char *cls_bounce_preamble(const char *text, size_t len)
 {
-    if (len > 8192)
-        len = 8192; /* the notice is at the top */
+    char low[8192];
+    if (len > sizeof low)
+        len = sizeof low; /* the notice is at the top */
+    lower_copy(low, text, len); /* once, for every phrase (as cls_find) */
+    struct cls_pairs set;
+    cls_pairs_of(low, len, &set);
     for (size_t k = 0; k < N_OF(cls_preambles); k++)
-        if (cls_find(text, len, cls_preambles[k].phrase))
+        if (cls_pairs_may_hold(&set, cls_preambles[k].phrase) &&
+            memmem(low, len, cls_preambles[k].phrase, strlen(cls_preambles[k].phrase)))
             return cls_preambles[k].mta;
     return NULL;
 }
@@ -596,7 +703,16 @@ bool cls_unsub_token(const char *subject, char token[CLASSIFY_TOKEN_SIZE])
 
 static bool addr_char(unsigned char c)
 {
-    return isalnum(c) || c >= 0x80 || (c && strchr("!#$%&'*+/=?^_`{|}~.-@[]", c));
+    if (isalnum(c) || c >= 0x80)
+        return true;
+    switch (c) { /* "!#$%&'*+/=?^_`{|}~.-@[]" */
+    case '!': case '#': case '$': case '%': case '&': case '\'': case '*': case '+':
+    case '/': case '=': case '?': case '^': case '_': case '`': case '{': case '|':
+    case '}': case '~': case '.': case '-': case '@': case '[': case ']':
+        return true;
+    default:
+        return false;
+    }
 }
 
 /*

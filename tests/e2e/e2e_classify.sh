@@ -2,6 +2,8 @@
 # End to end: `mailfleet classify` over tests/fixtures/mail.
 #  1. --json gives one line per file, exactly the documented keys, and the
 #     kind the fixtures' README lists for each file; no store is created
+#     (and: --files-from -, a Maildir and a directory give the same lines;
+#     quotes and backslashes in a diagnostic come out escaped)
 #  2. cross-check with Debian's Sisimai (libsisimai-perl, see
 #     sisimai_classify.pl): for every fixture the same bounce / not-bounce,
 #     the same recipients and the same hard/soft. Skipped, saying so, when
@@ -86,6 +88,44 @@ out=$("$MF" classify --json postfix-user-unknown.eml /nonexistent.eml 2>/dev/nul
 st=$?
 if [ $st -eq 66 ] && [ "$(printf '%s\n' "$out" | tail -n 1)" = null ] &&
    [ "$(printf '%s\n' "$out" | wc -l)" -eq 2 ]; then ok $n; else fail $n "status $st: $out"; fi
+
+# many files: --files-from LIST (- is standard input), a Maildir, a directory
+n="files-from"
+out=$(printf '%s\n' "${files[@]}" | "$MF" classify --json --files-from - 2>&1)
+if [ "$out" = "$(cat "$WORK/ours.jsonl")" ]; then ok $n; else fail $n "differs from the FILE arguments"; fi
+mkdir -p "$WORK/md/new" "$WORK/md/cur" "$WORK/md/tmp" "$WORK/dir"
+cp "${files[@]:0:3}" "$WORK/md/new/"
+cp "${files[@]:3}" "$WORK/md/cur/"
+cp "${files[@]}" "$WORK/dir/"
+touch "$WORK/dir/.hidden"
+mkdir "$WORK/dir/sub"
+n=maildir
+out=$("$MF" classify --json "$WORK/md" 2>&1)
+if [ "$out" = "$(cat "$WORK/ours.jsonl")" ]; then ok $n; else fail $n "differs from the FILE arguments"; fi
+n=directory
+out=$("$MF" classify --json "$WORK/dir" 2>&1)
+if [ "$out" = "$(cat "$WORK/ours.jsonl")" ]; then ok $n; else fail $n "differs from the FILE arguments"; fi
+n="files-from-usage"
+"$MF" classify --files-from - - < /dev/null > /dev/null 2>&1
+st=$?
+"$MF" classify --files-from "$WORK/no-such-list" > /dev/null 2>&1
+st2=$?
+if [ $st -eq 64 ] && [ $st2 -eq 66 ]; then ok $n; else fail $n "status $st (want 64), $st2 (want 66)"; fi
+
+# strings JSON must escape: quotes and backslashes in a diagnostic, beside UTF-8
+n=json-escapes
+{
+  printf '%s\n' 'From: MAILER-DAEMON@mx.example.org' 'To: anna@fleet.example' \
+    'Subject: Undelivered Mail Returned to Sender' 'MIME-Version: 1.0' \
+    'Content-Type: multipart/report; report-type=delivery-status; boundary="b"' '' '--b' \
+    'Content-Type: message/delivery-status' '' 'Reporting-MTA: dns; mx.example.org' '' \
+    'Final-Recipient: rfc822; q@example.org' 'Action: failed' 'Status: 5.1.1'
+  printf 'Diagnostic-Code: smtp; 550 5.1.1 "J\303\266rg" \\said\\ no <"q"@example.org>\n\n--b--\n'
+} > "$WORK/escapes.eml"
+got=$("$MF" classify --json "$WORK/escapes.eml" 2>&1 |
+  perl -MJSON::PP -ne 'print JSON::PP->new->ascii->encode([JSON::PP->new->utf8->decode($_)->{recipients}[0]{diagnostic}])')
+want='["550 5.1.1 \"J\u00f6rg\" \\said\\ no <\"q\"@example.org>"]'
+if [ "$got" = "$want" ]; then ok $n; else fail $n "diagnostic $got, want $want"; fi
 
 # ---- 2. Sisimai ---------------------------------------------------------------------
 if ! perl -MSisimai -e 1 2>/dev/null; then
