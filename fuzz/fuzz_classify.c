@@ -124,6 +124,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     text_ok(r.unsubscribe_token, CLASSIFY_TOKEN_SIZE);
     CHECK(!r.unsubscribe_token[0] || r.kind == CLASSIFY_UNSUBSCRIBE);
     text_ok(r.why, CLASSIFY_WHY_SIZE);
+    text_ok(r.first_line, CLASSIFY_LINE_SIZE);
     CHECK(r.why[0]);
 
     json_t *j = classify_result_json(&r, r.in_reply_to[0] ? r.in_reply_to : NULL);

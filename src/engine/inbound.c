@@ -334,7 +334,7 @@ static enum mf_rc record(struct job *j, const struct target *t, const char *kind
         .at = j->now, .kind = kind, .mailbox = t->mailbox[0] ? t->mailbox : j->mailbox,
         .detail = detail, .source_key = key, .lead_id = t->lead_id,
         .campaign_id = t->campaign_id, .outbox_id = t->outbox_id, .step = t->step,
-        .sender = cr->from, .subject = cr->subject, .summary = "",
+        .sender = cr->from, .subject = cr->subject, .summary = cr->first_line,
         .matched = t->matched, .raw = raw, .raw_len = len > INBOUND_RAW_MAX ? INBOUND_RAW_MAX : len,
     };
     return store_inbound_add(j->st, &ev, id, inserted, j->err);

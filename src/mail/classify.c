@@ -481,6 +481,8 @@ static void decide_person(struct scan *s, GMimeMessage *m, struct facts *f)
         return;
     }
     f->nlines = s->text ? cls_first_lines(s->text, s->text_len, f->lines) : 0;
+    if (s->text)
+        cls_first_line(s->text, s->text_len, r->first_line);
     if ((hit = cls_auto_opening(f->lines, f->nlines))) {
         set_why(r, CLASSIFY_AUTO_REPLY, "an auto-responder's opening (\"%s\")", hit);
         return;

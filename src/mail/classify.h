@@ -99,6 +99,7 @@
 #define CLASSIFY_SUBJECT_SIZE 512
 #define CLASSIFY_WHY_SIZE 256
 #define CLASSIFY_TOKEN_SIZE 201
+#define CLASSIFY_LINE_SIZE 320
 
 /* X(code, name) */
 #define CLASSIFY_KIND_LIST(X)                                                \
@@ -142,6 +143,8 @@ struct classify_result {
     char subject[CLASSIFY_SUBJECT_SIZE];/* decoded, one line */
     char unsubscribe_token[CLASSIFY_TOKEN_SIZE]; /* from "unsubscribe TOKEN" */
     char why[CLASSIFY_WHY_SIZE];        /* the rule that decided, for people */
+    char first_line[CLASSIFY_LINE_SIZE]; /* a person's first line of text, not
+                                         * quoted (replies, unsubscribes); "" */
 };
 
 /*

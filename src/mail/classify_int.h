@@ -82,6 +82,9 @@ const char *cls_bulk_sender(const char *addr);
 const char *cls_bounce_subject(const char *subject);
 const char *cls_bounce_preamble(const char *text, size_t len); /* MTA name */
 const char *cls_auto_subject(const char *subject);
+/* The first non-blank line of a body as written (cleaned, case kept), or ""
+ * when the body opens with a quote. */
+void cls_first_line(const char *text, size_t len, char out[CLASSIFY_LINE_SIZE]);
 const char *cls_auto_opening(char lines[][CLS_LINE_SIZE], size_t n);
 const char *cls_unsub_request(const char *subject, char lines[][CLS_LINE_SIZE],
                               size_t n);

@@ -493,6 +493,20 @@ size_t cls_first_lines(const char *text, size_t len,
     return got;
 }
 
+void cls_first_line(const char *text, size_t len, char out[CLASSIFY_LINE_SIZE])
+{
+    out[0] = '\0';
+    const char *p = text, *end = text + (len > CLASSIFY_SCAN_MAX ? CLASSIFY_SCAN_MAX : len);
+    while (p < end && !out[0]) {
+        const char *next;
+        size_t n = line_at(p, end, &next);
+        cls_clean(out, CLASSIFY_LINE_SIZE, p, n);
+        p = next;
+    }
+    if (out[0] == '>')
+        out[0] = '\0';
+}
+
 /* ---- HTML to text ------------------------------------------------------------- */
 
 static bool tag_is(const char *t, size_t n, const char *name)

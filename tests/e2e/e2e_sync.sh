@@ -145,6 +145,9 @@ extra = sorted(set(ev) - set(want))
 print("kinds:", ev, "wrong:", bad, "extra:", extra)
 sys.exit(1 if bad or extra else 0)' > "$WORK/kinds.txt" 2>&1 && ok $n ||
   { out=$(cat "$WORK/kinds.txt"); fail $n "kinds differ"; }
+n=inbox-shows-the-first-line
+check $n 0 "$MF" inbox && expect $n "irt@$LD" && expect $n 'Interested, call me\.' &&
+  refute $n 'out of the office until Monday' && ok $n
 n=lead-show-reply
 check $n 0 "$MF" lead show "irt@$LD" && expect $n 'replied' && expect $n "reply from irt@$LD" && ok $n
 
