@@ -25,7 +25,9 @@
  *   MF_OIDC_DAEMON_CLIENT  (default "mailfleet-daemon"): an app-only token
  *   MF_FAULT_RATE_LIMIT    messages per user per window      (default 30)
  *   MF_FAULT_RATE_WINDOW_MS                                  (default 60000)
- *   MF_FAULT_THREAD_LIMIT  concurrent connections per user   (default 3)
+ *   MF_FAULT_THREAD_LIMIT  concurrent connections per user   (default 3); a user
+ *                          whose local part starts with conc- gets its final
+ *                          dot answered 3 s late, so concurrent sessions overlap
  *   MF_FAULT_SOCKET_TIMEOUT_MS idle timeout                  (default 60000)
  *   MF_FAULT_LOG_STDOUT=1  also copy the log to stdout
  *
@@ -394,7 +396,11 @@ function exchangeServer(label, pair, secure) {
                 const head = buf.subarray(0, 65536).toString('utf8').split(/\r?\n\r?\n/)[0];
                 const m = /^Message-ID:\s*(<[^>\r\n]*>)/im.exec(head);
                 const id = m ? m[1] : `<${crypto.randomBytes(8).toString('hex')}@${NAME}>`;
-                return cb(null, `2.0.0 OK ${id} [Hostname=${NAME}]`);
+                // conc-* users: answer the final dot late, so that concurrent
+                // connections overlap however loaded the machine is
+                const late = /^conc-/i.test(localPart(session.mfUser || '')) ? 3000 : 0;
+                setTimeout(() => cb(null, `2.0.0 OK ${id} [Hostname=${NAME}]`), late);
+                return undefined;
             });
         }
     });
