@@ -139,5 +139,6 @@ int cmd_serve(const struct cli_global *g, int argc, char **argv);
 int cmd_sync(const struct cli_global *g, int argc, char **argv);
 int cmd_inbox(const struct cli_global *g, int argc, char **argv);
 int cmd_event(const struct cli_global *g, int argc, char **argv);
+int cmd_placement(const struct cli_global *g, int argc, char **argv);
 
 #endif

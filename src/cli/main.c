@@ -34,6 +34,7 @@ static const char usage[] =
     "  sync [--once]           read the mailboxes over IMAP: replies stop sequences\n"
     "  inbox [--all]           replies (and bounces, ...) across every mailbox\n"
     "  event reclassify ID KIND   correct what the sync decided, and its effects\n"
+    "  placement run|report    inbox-placement checks among your own mailboxes\n"
     "  providers [ID]          provider presets: servers, sign-in, sending limits\n"
     "  explain \"REPLY\"         what a server reply means and how to fix it\n"
     "\n"
@@ -92,6 +93,7 @@ int main(int argc, char **argv)
         {"classify", cmd_classify},
         {"serve", cmd_serve}, {"sync", cmd_sync}, {"inbox", cmd_inbox},
         {"event", cmd_event},
+        {"placement", cmd_placement},
     };
     for (size_t k = 0; k < sizeof cmds / sizeof *cmds; k++)
         if (strcmp(argv[i], cmds[k].name) == 0) {

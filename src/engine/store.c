@@ -199,6 +199,24 @@ static const char *const migrations[] = {
     "ALTER TABLE leads ADD COLUMN soft_bounces INTEGER NOT NULL DEFAULT 0;"
     "CREATE INDEX events_kind ON events(kind, at);"
     "CREATE INDEX outbox_rcpt ON outbox(rcpt, mailbox);",
+    /* 4 -> 5: inbox-placement checks (engine/placement): one row per
+     * (sender, seed) pair of a run. sent_at is unix seconds (0: not sent),
+     * delay_ms from the send's 250 to first seen (NULL: never seen). */
+    "CREATE TABLE placement_checks ("
+    "  id INTEGER PRIMARY KEY,"
+    "  run_id INTEGER NOT NULL,"
+    "  sender TEXT NOT NULL,"
+    "  seed TEXT NOT NULL,"
+    "  token TEXT NOT NULL DEFAULT '',"
+    "  sent_at INTEGER NOT NULL DEFAULT 0,"
+    "  result TEXT NOT NULL CHECK (result IN"
+    "    ('inbox','junk','missing','not_sent','refused')),"
+    "  folder TEXT NOT NULL DEFAULT '',"
+    "  delay_ms INTEGER,"
+    "  detail TEXT NOT NULL DEFAULT '',"
+    "  created_at INTEGER NOT NULL"
+    ");"
+    "CREATE INDEX placement_checks_run ON placement_checks(run_id, id);",
 };
 _Static_assert(sizeof migrations / sizeof *migrations == STORE_SCHEMA_VERSION,
                "one migration per schema version");

@@ -26,7 +26,7 @@
 
 struct store;
 
-#define STORE_SCHEMA_VERSION 4
+#define STORE_SCHEMA_VERSION 5
 
 /* Opens (creating directories and the file when missing) and migrates.
  * path NULL → store_default_path(). MF_ESTORE / MF_EIO with the reason. */
@@ -481,5 +481,32 @@ enum mf_rc store_enrollments_stop_domain(struct store *st, int64_t campaign_id,
                                          const char *domain, int64_t except_lead,
                                          const char *reason, int *stopped,
                                          struct mf_err *err);
+
+/* placement checks (store_placement.c) */
+
+/* One (sender, seed) pair of an inbox-placement run (engine/placement). */
+struct store_placement {
+    int64_t id, run_id;
+    char sender[64];           /* the sending mailbox (account name) */
+    char seed[64];             /* the seed mailbox looked into */
+    char token[65];            /* the probe's token; "" when never built */
+    int64_t sent_at;           /* unix seconds of the send's 250; 0 not sent */
+    char result[16];           /* inbox, junk, missing, not_sent, refused */
+    char folder[256];          /* where the probe was found; "" */
+    int64_t delay_ms;          /* 250 -> first seen; -1 never seen */
+    char detail[512];          /* why (refused, not sent, not looked for); "" */
+    int64_t created_at;        /* unix seconds */
+};
+/* Inserts a row (id and created_at are set here). MF_EINVAL for a result
+ * outside the list. Several rows of a run: wrap them in store_begin/commit. */
+enum mf_rc store_placement_add(struct store *st, const struct store_placement *p,
+                               struct mf_err *err);
+/* The highest run id so far (0 when there is none). */
+enum mf_rc store_placement_latest_run(struct store *st, int64_t *run_id, struct mf_err *err);
+/* The rows of a run in the order they were added; the row is borrowed for
+ * the callback; a non-zero return stops. */
+typedef int (*store_placement_cb)(void *ctx, const struct store_placement *p);
+enum mf_rc store_placement_list(struct store *st, int64_t run_id, store_placement_cb cb,
+                                void *ctx, struct mf_err *err);
 
 #endif
