@@ -111,6 +111,10 @@ void cli_print_rcpts(FILE *out, const struct smtp_test_report *r);
 void cli_live_printer(void *ctx, char kind, double t_ms, const char *text,
                       const struct diag_step *step);
 void cli_print_json(json_t *j); /* steals the reference */
+struct event_base;
+/* Runs the event loop for at most ms milliseconds (long-running commands
+ * check their stop flag between calls). */
+void cli_pump(struct event_base *base, int ms);
 
 /* Reads a whole stream into a malloc'd buffer (NUL-terminated); with
  * dot_ends, a line holding a single '.' ends the input (sendmail without

@@ -1,3 +1,4 @@
+#include <event2/event.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
@@ -654,4 +655,11 @@ char *cli_read_all(FILE *in, size_t *len, bool dot_ends, size_t max)
     buf[n] = '\0';
     *len = n;
     return buf;
+}
+
+void cli_pump(struct event_base *base, int ms)
+{
+    struct timeval tv = {.tv_sec = ms / 1000, .tv_usec = (ms % 1000) * 1000};
+    event_base_loopexit(base, &tv);
+    event_base_dispatch(base);
 }

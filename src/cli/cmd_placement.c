@@ -85,13 +85,6 @@ static void print_note(void *ctx, const char *line)
     fprintf(stderr, "placement: %s\n", line);
 }
 
-static void pump(struct event_base *base, int ms)
-{
-    struct timeval tv = {.tv_sec = ms / 1000, .tv_usec = (ms % 1000) * 1000};
-    event_base_loopexit(base, &tv);
-    event_base_dispatch(base);
-}
-
 struct run_opts {
     const char *from[MAX_NAMED], *seed[MAX_NAMED];
     size_t nfrom, nseed;
@@ -339,7 +332,7 @@ static int placement_cmd_run(const struct cli_global *g, struct run_opts *o)
                 placement_stop(p);
                 stopped = true;
             }
-            pump(base, 200);
+            cli_pump(base, 200);
         }
         int64_t run = 0;
         size_t n = 0;

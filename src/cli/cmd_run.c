@@ -136,11 +136,8 @@ static void stop_sync(struct engine *en)
     if (!run_sync || engine_event_env(en, &base, &dns, &tls, &e) != MF_OK)
         return;
     sync_stop(run_sync);
-    for (int64_t end = mf_now_ms() + 5000; sync_active(run_sync) && mf_now_ms() < end;) {
-        struct timeval tv = {.tv_usec = 100000};
-        event_base_loopexit(base, &tv);
-        event_base_dispatch(base);
-    }
+    for (int64_t end = mf_now_ms() + 5000; sync_active(run_sync) && mf_now_ms() < end;)
+        cli_pump(base, 100);
 }
 
 int cmd_run(const struct cli_global *g, int argc, char **argv)

@@ -79,14 +79,6 @@ static void print_line(void *ctx, const char *line)
     fflush(stdout);
 }
 
-/* Runs the loop for at most ms. */
-static void pump(struct event_base *base, int ms)
-{
-    struct timeval tv = {.tv_sec = ms / 1000, .tv_usec = (ms % 1000) * 1000};
-    event_base_loopexit(base, &tv);
-    event_base_dispatch(base);
-}
-
 struct sync_opts {
     bool once, no_idle, insecure;
     int poll;
@@ -173,10 +165,10 @@ int cmd_sync(const struct cli_global *g, int argc, char **argv)
         signal(SIGTERM, on_sync_signal);
         signal(SIGPIPE, SIG_IGN);
         while (sync_active(s) && !sync_stop_flag)
-            pump(base, 200);
+            cli_pump(base, 200);
         sync_stop(s);
         for (int64_t end = mf_now_ms() + 10000; sync_active(s) && mf_now_ms() < end;)
-            pump(base, 100);
+            cli_pump(base, 100);
         const struct sync_stats *x = sync_stats(s);
         printf("sync: %d mailbox%s, %ld check%s, %ld message%s read, %ld new event%s, "
                "%ld seen before, %ld left alone, %ld failure%s\n", watched,
