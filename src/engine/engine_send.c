@@ -137,53 +137,6 @@ static void on_done(void *ctx, const struct mf_err *err)
     link_free(l);
 }
 
-/* The mailbox's secret: its OAuth token (refreshed when due), its stored
- * password, or its password from the environment or a file. */
-static char *mailbox_secret(struct engine *e, const struct store_account *a, bool *is_token,
-                            struct mf_err *err)
-{
-    *is_token = false;
-    char *secret = NULL;
-    if (e->cfg.sec) {
-        struct oauth_token_info info;
-        enum mf_rc rc = oauth_account_token(e->cfg.st, e->cfg.sec, a->name,
-                                            oauth_account_refresh_margin(), false, &secret,
-                                            &info, err);
-        if (rc == MF_OK) {
-            *is_token = true;
-            return secret;
-        }
-        if (rc != MF_ENOTFOUND)
-            return NULL;
-        rc = secrets_get(e->cfg.sec, a->name, SECRET_PASSWORD, &secret, NULL, err);
-        if (rc == MF_OK)
-            return secret;
-        if (rc != MF_ENOTFOUND)
-            return NULL;
-    }
-    mf_err_clear(err);
-    const char *v = a->password_env[0] ? getenv(a->password_env) : NULL;
-    if (v && *v)
-        secret = strdup(v);
-    else if (a->password_file[0]) {
-        FILE *f = fopen(a->password_file, "r");
-        char line[4096];
-        if (f && fgets(line, sizeof line, f)) {
-            line[strcspn(line, "\r\n")] = '\0';
-            secret = strdup(line);
-            mf_wipe(line, sizeof line);
-        }
-        if (f)
-            fclose(f);
-    }
-    if (secret)
-        mf_secret_register(secret);
-    else if (a->user[0])
-        mf_err_set(err, MF_ECONFIG, MF_LAYER_AUTH, "mailbox %s has no secret: store one "
-                   "(account add --password-stdin, or mailfleet login)", a->name);
-    return secret;
-}
-
 struct claim {
     struct link *l;
     int limit;
@@ -238,8 +191,8 @@ static enum mf_rc open_link(struct engine *e, const char *mailbox, struct mf_err
         rc = rc == MF_OK ? store_commit(st, err) : (store_rollback(st), rc);
     bool is_token = false;
     if (rc == MF_OK && l->njobs && a.user[0] && strcasecmp(a.auth, "none") != 0) {
-        l->secret = mailbox_secret(e, &a, &is_token, err);
-        if (!l->secret) {
+        if (oauth_account_secret(st, e->cfg.sec, &a, false, &l->secret, &is_token, err) !=
+                MF_OK || !l->secret) {
             /* no way to sign in: every claimed message is a mailbox problem */
             for (size_t i = 0; i < l->njobs; i++) {
                 l->jobs[i].out.err = *err;
