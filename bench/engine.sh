@@ -11,7 +11,10 @@
 #     connection count (target >= 0.3x: the outbox commits are the price of
 #     crash safety).
 # usage: bench/engine.sh [ROWS] [MAILBOXES] [LEADS] [MSGS] [ROUNDS]
-#        (defaults 1000000 1000 100000 2000 3)
+#        (defaults 1000000 1000 100000 2000 3; the plan target's sizes:
+#        bench/engine.sh 1000000 10000 1000000)
+# environment: MF_BENCH_PARTS  the parts to run (default "import plan engine")
+#              MF_BENCH_BUILD  the build directory (default build/)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -21,7 +24,9 @@ LEADS=${3:-100000}
 MSGS=${4:-2000}
 rounds=${5:-3}
 bash scripts/deps.sh test
-build=$root/build
+parts=" ${MF_BENCH_PARTS:-import plan engine} "
+part() { [[ $parts == *" $1 "* ]]; }
+build=${MF_BENCH_BUILD:-$root/build}
 cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 cmake --build "$build" -j2 --target mailfleet >/dev/null
 mf=$build/mailfleet
@@ -50,11 +55,15 @@ steps:
 EOF
 }
 
-echo "== 1. lead import: $ROWS rows, $rounds rounds, medians"
 csv=$work/leads.csv
-awk -v n="$ROWS" 'BEGIN { print "email,first_name,company,timezone";
+rows=$ROWS
+part import || rows=$(( LEADS > MSGS ? LEADS : MSGS ))
+awk -v n="$rows" 'BEGIN { print "email,first_name,company,timezone";
   split("Europe/Paris America/New_York Asia/Tokyo UTC", z, " ");
   for (i = 1; i <= n; i++) printf "lead%d@example%d.test,First%d,Company %d,%s\n", i, i % 97, i, i % 1000, z[i % 4 + 1] }' > "$csv"
+
+if part import; then
+echo "== 1. lead import: $ROWS rows, $rounds rounds, medians"
 ours=() theirs=()
 for r in $(seq "$rounds"); do
   export MAILFLEET_DB=$work/import-$r.db
@@ -68,8 +77,10 @@ o=$(median "${ours[@]}"); t=$(median "${theirs[@]}")
 echo "mailfleet leads import: ${o} ms ($(awk -v n="$ROWS" -v ms="$o" 'BEGIN {printf "%.0f", n / ms * 1000}') rows/s, parse + check + dedupe + enrol)"
 echo "sqlite3 .import:        ${t} ms (raw rows, no checks)"
 echo "speed ratio mailfleet/sqlite3 = $(ratio "$t" "$o")x (target >= 0.5x)"
-
 echo
+fi
+
+if part plan; then
 echo "== 2. plan --hours 24: $MAILBOXES mailboxes x $LEADS enrollments"
 export MAILFLEET_DB=$work/plan.db
 for i in $(seq "$MAILBOXES"); do echo "m$i@bench.test,127.0.0.1,25,none,,100000,0,UTC"; done |
@@ -90,8 +101,10 @@ while kill -0 "$pid" 2>/dev/null; do
 done
 wait "$pid"
 echo "plan: $((($(now) - t0) / 1000000)) ms, peak RSS $((peak / 1024)) MB, $(tail -n 1 "$work/plan.out")"
-
 echo
+fi
+
+if part engine; then
 echo "== 3. the engine, limits lifted, $MSGS messages to smtp-sink over 4 connections"
 bash tests/peers/peers.sh start "$peers" >/dev/null
 # shellcheck disable=SC1091
@@ -118,3 +131,4 @@ o=$(median "${ours[@]}"); t=$(median "${theirs[@]}")
 echo "mailfleet run (render, outbox, limits, send log): ${o} ms ($(awk -v n="$MSGS" -v ms="$o" 'BEGIN {printf "%.0f", n / ms * 1000}') msg/s)"
 echo "smtp-source -d -s 4:                              ${t} ms"
 echo "speed ratio mailfleet/smtp-source = $(ratio "$t" "$o")x (target >= 0.3x)"
+fi

@@ -143,15 +143,30 @@ int cmd_campaign(const struct cli_global *g, int argc, char **argv)
 /* ---- leads import ------------------------------------------------------------------ */
 
 struct lead_import {
-    struct store *st;
-    int64_t campaign_id, max_id_before;
-    const struct csvin_header *h;
+    struct store_import *imp;
     char **names;                 /* the header, copied */
     size_t ncols, email_col, tz_col;
+    size_t *order;                /* the merge-field columns, by name (JSON key order) */
+    size_t norder;
+    bool plain_names;             /* every name needs no JSON escaping */
+    char *json;                   /* a row's fields, reused */
+    size_t json_cap;
     long ok, rejected, dup_file, dup_store, suppressed;
     bool tty, failed;
     struct mf_err *err;
 };
+
+/* Text that JSON carries as it is: printable ASCII but '"' and '\\'. */
+static bool json_plain(const char *s, size_t *len)
+{
+    const unsigned char *p = (const unsigned char *)s;
+    size_t n = 0;
+    for (; p[n]; n++)
+        if (p[n] < 0x20 || p[n] > 0x7e || p[n] == '"' || p[n] == '\\')
+            return false;
+    *len = n;
+    return true;
+}
 
 static int leads_header(void *ctx, const struct csvin_header *h)
 {
@@ -165,9 +180,84 @@ static int leads_header(void *ctx, const struct csvin_header *h)
     }
     im->ncols = h->ncols;
     im->names = calloc(h->ncols, sizeof *im->names);
-    for (size_t i = 0; im->names && i < h->ncols; i++)
-        im->names[i] = strdup(h->names[i]);
-    return im->names ? 0 : 1;
+    im->order = calloc(h->ncols, sizeof *im->order);
+    if (!im->names || !im->order)
+        return 1;
+    im->plain_names = true;
+    for (size_t i = 0; i < h->ncols; i++) {
+        size_t len;
+        if (!(im->names[i] = strdup(h->names[i])))
+            return 1;
+        if (i != im->email_col) {
+            im->order[im->norder++] = i;
+            im->plain_names &= json_plain(im->names[i], &len);
+        }
+    }
+    /* by name, as JSON_SORT_KEYS orders them (at most 256 columns) */
+    for (size_t k = 1; k < im->norder; k++)
+        for (size_t j = k; j > 0 && strcmp(im->names[im->order[j - 1]],
+                                           im->names[im->order[j]]) > 0; j--) {
+            size_t t = im->order[j];
+            im->order[j] = im->order[j - 1];
+            im->order[j - 1] = t;
+        }
+    return 0;
+}
+
+/* The row's merge fields as jansson writes them (compact, keys sorted,
+ * empty values left out), without building a JSON tree for the usual
+ * plain-ASCII row. NULL: a value needs escaping (the caller asks jansson). */
+static const char *fields_fast(struct lead_import *im, const char *const *v)
+{
+    if (!im->plain_names)
+        return NULL;
+    size_t need = 3, len[CSVIN_COLS_MAX];
+    for (size_t k = 0; k < im->norder; k++) {
+        size_t i = im->order[k];
+        if (v[i][0] && !json_plain(v[i], &len[k]))
+            return NULL;
+        need += v[i][0] ? strlen(im->names[i]) + len[k] + 6 : 0;
+    }
+    if (need > im->json_cap) {
+        char *bigger = realloc(im->json, need);
+        if (!bigger)
+            return NULL;
+        im->json = bigger;
+        im->json_cap = need;
+    }
+    char *p = im->json;
+    *p++ = '{';
+    for (size_t k = 0; k < im->norder; k++) {
+        size_t i = im->order[k], n = strlen(im->names[i]);
+        if (!v[i][0])
+            continue;
+        if (p > im->json + 1)
+            *p++ = ',';
+        *p++ = '"';
+        memcpy(p, im->names[i], n);
+        p += n;
+        memcpy(p, "\":\"", 3);
+        p += 3;
+        memcpy(p, v[i], len[k]);
+        p += len[k];
+        *p++ = '"';
+    }
+    *p++ = '}';
+    *p = '\0';
+    return im->json;
+}
+
+/* The same through jansson, for values with quotes, controls or UTF-8
+ * (caller frees). */
+static char *fields_jansson(const struct lead_import *im, size_t n, const char *const *v)
+{
+    json_t *fields = json_object();
+    for (size_t i = 0; i < n; i++)
+        if (i != im->email_col && v[i][0])
+            json_object_set_new(fields, im->names[i], json_string(v[i]));
+    char *text = json_dumps(fields, JSON_COMPACT | JSON_SORT_KEYS);
+    json_decref(fields);
+    return text;
 }
 
 static void lead_reject(struct lead_import *im, long line, const char *why, const char *addr)
@@ -191,51 +281,51 @@ static int leads_row(void *ctx, long line, size_t n, const char *const *v)
         lead_reject(im, line, why ? why : "not an address", v[im->email_col]);
         return 0;
     }
-    bool sup = false;
+    const char *fields = fields_fast(im, v);
+    char *slow = fields ? NULL : fields_jansson(im, n, v);
+    const char *tz = im->tz_col != CSVIN_NO_COLUMN ? v[im->tz_col] : "";
+    enum store_import_outcome out = STORE_IMPORT_ENROLLED;
     char reason[400];
-    if (store_suppressed(im->st, addr, domain, &sup, reason, sizeof reason, im->err) != MF_OK)
-        goto fail;
-    if (sup) {
+    enum mf_rc rc = fields || slow ? store_import_row(im->imp, addr, domain, fields ? fields : slow,
+                                                      tz, &out, reason, sizeof reason, im->err)
+                                   : mf_err_set(im->err, MF_ENOMEM, MF_LAYER_INTERNAL,
+                                                "out of memory");
+    free(slow);
+    if (rc != MF_OK) {
+        fprintf(stderr, "line %ld: %s\n", line, im->err->detail);
+        im->failed = true;
+        return 1;
+    }
+    switch (out) {
+    case STORE_IMPORT_SUPPRESSED:
         im->suppressed++;
         lead_reject(im, line, reason, NULL);
         return 0;
-    }
-    json_t *fields = json_object();
-    for (size_t i = 0; i < n; i++)
-        if (i != im->email_col && v[i][0])
-            json_object_set_new(fields, im->names[i], json_string(v[i]));
-    char *text = json_dumps(fields, JSON_COMPACT | JSON_SORT_KEYS);
-    json_decref(fields);
-    int64_t id = 0;
-    bool inserted = false, enrolled = false;
-    const char *tz = im->tz_col != CSVIN_NO_COLUMN ? v[im->tz_col] : "";
-    enum mf_rc rc = text ? store_lead_add(im->st, addr, domain, text, tz, &id, &inserted,
-                                          im->err)
-                         : MF_ENOMEM;
-    free(text);
-    if (rc == MF_OK && !inserted && id > im->max_id_before) {
+    case STORE_IMPORT_DUP_FILE:
         im->dup_file++;
         lead_reject(im, line, "duplicate of an earlier row", addr);
         return 0;
-    }
-    if (rc == MF_OK)
-        rc = store_enroll(im->st, im->campaign_id, id, 0, &enrolled, im->err);
-    if (rc != MF_OK)
-        goto fail;
-    if (!enrolled) {
+    case STORE_IMPORT_DUP_CAMPAIGN:
         im->dup_store++;
         lead_reject(im, line, "already in this campaign", addr);
         return 0;
+    case STORE_IMPORT_ENROLLED:
+        break;
     }
     im->ok++;
     if (im->tty && (im->ok + im->rejected) % 10000 == 0)
         fprintf(stderr, "\r%ld rows: %ld enrolled, %ld rejected", im->ok + im->rejected,
                 im->ok, im->rejected);
     return 0;
-fail:
-    fprintf(stderr, "line %ld: %s\n", line, im->err->detail);
-    im->failed = true;
-    return 1;
+}
+
+static void lead_import_free(struct lead_import *im)
+{
+    for (size_t i = 0; im->names && i < im->ncols; i++)
+        free(im->names[i]);
+    free(im->names);
+    free(im->order);
+    free(im->json);
 }
 
 static int leads_import(const struct cli_global *g, const char *path, const char *campaign)
@@ -257,26 +347,25 @@ static int leads_import(const struct cli_global *g, const char *path, const char
         fclose(f);
         return CLI_CONFIG;
     }
-    struct lead_import im = {.st = st, .campaign_id = c.id, .err = &e,
-                             .tty = isatty(STDERR_FILENO)};
-    store_campaign_clear(&c);
+    struct lead_import im = {.err = &e, .tty = isatty(STDERR_FILENO)};
     struct csvin_result res;
     double t0 = mf_now_ms();
-    /* ids above this are made by this import: a clash there is a duplicate row */
-    enum mf_rc rc = store_begin(st, &e);
-    if (rc == MF_OK)
-        rc = store_lead_max_id(st, &im.max_id_before, &e);
+    /* one transaction: leads as rows come, enrollments at the end */
+    enum mf_rc rc = store_import_begin(st, c.id, &im.imp, &e);
+    store_campaign_clear(&c);
     if (rc == MF_OK)
         rc = csvin_read(f, path, 0, leads_header, leads_row, &im, &res, &e);
-    if (rc == MF_OK && !im.failed)
-        rc = store_commit(st, &e);
-    else
-        store_rollback(st);
+    if (im.tty && (im.ok || im.rejected))
+        fprintf(stderr, "\r%ld rows: %ld enrolled, %ld rejected; enrolling...",
+                im.ok + im.rejected, im.ok, im.rejected);
+    if (im.imp) {
+        enum mf_rc end = store_import_finish(im.imp, rc == MF_OK && !im.failed, &e);
+        if (rc == MF_OK && !im.failed)
+            rc = end;
+    }
     fclose(f);
     store_close(st);
-    for (size_t i = 0; im.names && i < im.ncols; i++)
-        free(im.names[i]);
-    free(im.names);
+    lead_import_free(&im);
     if (im.tty)
         fputc('\n', stderr);
     if (rc != MF_OK || im.failed) {

@@ -22,8 +22,9 @@
  * -> data_sent -> sent | failed | unknown); engine_recover() at start-up
  * requeues `sending` (nothing left) and turns `data_sent` into `unknown`.
  *
- * The clock is injectable: simulate mode (for `plan`) accepts every
- * message at once without a network, on a copy of the store.
+ * The clock is injectable: simulate mode accepts every message at once
+ * without a network, on a copy of the store (engine/plan answers `plan`
+ * without it; its test checks the two agree).
  *
  * Ownership: struct engine is the caller's (engine_free); it borrows the
  * store and the secrets, which must outlive it.

@@ -40,8 +40,9 @@ const char *store_default_path(char *buf, size_t size);
 
 int store_schema_version(struct store *st);
 
-/* A private in-memory copy of the store (for `plan`: the engine runs on it
- * with a simulated clock, and nothing reaches the real file). */
+/* A private in-memory copy of the store (the simulate-mode engine runs on it
+ * with a simulated clock, and nothing reaches the real file; engine/plan's
+ * test compares the planner with it). */
 struct store *store_open_copy(struct store *src, struct mf_err *err);
 
 struct store_account {
@@ -481,6 +482,69 @@ enum mf_rc store_enrollments_stop_domain(struct store *st, int64_t campaign_id,
                                          const char *domain, int64_t except_lead,
                                          const char *reason, int *stopped,
                                          struct mf_err *err);
+
+/* bulk import and planning */
+
+/* A lead import (`leads import`) in one transaction: begin, one
+ * store_import_row per accepted CSV row in file order, then
+ * store_import_finish. Leads are inserted as rows come; their enrollments
+ * all at the end, in one statement, in the order of the file. While it
+ * runs, the connection holds the write lock and skips CHECK constraints
+ * (the import writes only values that pass them). Nothing is kept after a
+ * rollback. The struct is the store's: store_import_finish frees it, and
+ * must be called once begin succeeded (commit false: roll back). */
+struct store_import;
+enum store_import_outcome {
+    STORE_IMPORT_ENROLLED,        /* new lead, or an earlier one new to the campaign */
+    STORE_IMPORT_SUPPRESSED,      /* the address or its domain is suppressed */
+    STORE_IMPORT_DUP_FILE,        /* an earlier row of this import has the address */
+    STORE_IMPORT_DUP_CAMPAIGN,    /* the lead is already in the campaign */
+};
+enum mf_rc store_import_begin(struct store *st, int64_t campaign_id,
+                              struct store_import **out, struct mf_err *err);
+/* reason gets why when suppressed ("x is suppressed: ..."). The lead's
+ * fields (JSON object text) are kept only when the lead is new. */
+enum mf_rc store_import_row(struct store_import *im, const char *address, const char *domain,
+                            const char *fields, const char *timezone,
+                            enum store_import_outcome *outcome, char *reason,
+                            size_t reason_size, struct mf_err *err);
+enum mf_rc store_import_finish(struct store_import *im, bool commit, struct mf_err *err);
+
+/* A read snapshot (BEGIN DEFERRED ... COMMIT): the planner's queries see
+ * one state of the store and take no write lock. */
+enum mf_rc store_read_begin(struct store *st, struct mf_err *err);
+void store_read_end(struct store *st);
+
+/* What the planner reads of an enrollment and its lead. Strings are
+ * borrowed for the callback, which must not use the store. */
+struct store_plan_row {
+    int64_t enrollment_id, campaign_id, lead_id;
+    int next_step;
+    int64_t next_due;
+    const char *mailbox;          /* "" until the first touch */
+    const char *address, *timezone, *status, *fields;
+    bool suppressed;
+    /* store_plan_backlog only: the queued message */
+    int64_t outbox_id;
+    int step;
+    const char *outbox_mailbox, *rcpt;
+};
+typedef int (*store_plan_cb)(void *ctx, const struct store_plan_row *r);
+/* The campaign's active enrollments in the engine's order (next_due, id). */
+enum mf_rc store_plan_enrollments(struct store *st, int64_t campaign_id, store_plan_cb cb,
+                                  void *ctx, struct mf_err *err);
+/* Messages waiting in the outbox (queued, or sending: requeued at start),
+ * oldest first, with their enrollment and lead. */
+enum mf_rc store_plan_backlog(struct store *st, store_plan_cb cb, void *ctx,
+                              struct mf_err *err);
+/* Send log rows after since_ms, oldest first. */
+typedef int (*store_sendlog_cb)(void *ctx, const char *mailbox, const char *tenant,
+                                int64_t at_ms, int rcpts, int external);
+enum mf_rc store_sendlog_since(struct store *st, int64_t since_ms, store_sendlog_cb cb,
+                               void *ctx, struct mf_err *err);
+/* A mailbox's latest `limit` rows at or before before_ms, newest first. */
+enum mf_rc store_sendlog_before(struct store *st, const char *mailbox, int64_t before_ms,
+                                int limit, store_sendlog_cb cb, void *ctx, struct mf_err *err);
 
 /* placement checks (store_placement.c) */
 
