@@ -145,10 +145,17 @@ N=${MF_E2E_KILL_MESSAGES:-2000}
 "$MF" campaign create "$WORK/kill.yaml" --start >/dev/null
 "$MF" leads import "$WORK/kill.csv" --campaign kill >/dev/null
 kills=0
+at_sink() { db "select count(*) from outbox where state = 'sent'" 2>/dev/null || echo 0; }
 for round in $(seq 1 20); do
+  # kill after a random 1 to 60 more messages were sent: always in the
+  # middle of the campaign, however fast this build sends
+  want=$(( $(at_sink) + RANDOM % 60 + 1 ))
   "$MF" run --until-idle --no-gap --for 60 >/dev/null 2>&1 &
   pid=$!
-  sleep "$(printf '0.%02d' $(( RANDOM % 20 + 5 )))"   # 0.05 to 0.24 s
+  for _ in $(seq 1 1000); do
+    [ "$(at_sink)" -lt "$want" ] || break
+    sleep 0.01
+  done
   if kill -9 "$pid" 2>/dev/null; then kills=$((kills + 1)); fi
   wait "$pid" 2>/dev/null || true
 done
