@@ -10,6 +10,7 @@
 #include "engine/engine.h"
 #include "engine/plan.h"
 #include "engine/render.h"
+#include "engine/placement_sched.h"
 #include "engine/sched.h"
 #include "engine/sync.h"
 #include "util/clock.h"
@@ -17,7 +18,7 @@
 static const char run_usage[] =
     "usage: mailfleet run [--until-idle] [--for SECONDS] [--cafile PEM] [--insecure]\n"
     "                     [--clock-speed N] [--no-gap] [--no-sync] [--poll SECONDS]\n"
-    "                     [--batch N]\n"
+    "                     [--batch N] [--no-placement]\n"
     "\n"
     "Sends the active campaigns: first touches spread over the mailboxes with\n"
     "the most spare capacity, follow-ups from the mailbox that sent the first\n"
@@ -35,6 +36,8 @@ static const char run_usage[] =
     "                     is watched, replies stop sequences at once, and a\n"
     "                     mailbox whose replies are unread holds its follow-ups\n"
     "  --poll SECONDS     full IMAP check interval (default 60; IDLE in between)\n"
+    "  --no-placement     skip the campaigns' scheduled inbox-placement checks\n"
+    "                     (their placement: key; see mailfleet placement --help)\n"
     "  --batch N          messages per connection, pipelined (default 200); 1 for\n"
     "                     servers that break on pipelined messages (Dovecot 2.3's\n"
     "                     submission service aborts the connection)\n"
@@ -127,6 +130,68 @@ static enum mf_rc start_sync(struct engine *en, struct store *st, struct secrets
     return rc;
 }
 
+static struct placement_sched *run_placement; /* the campaigns' placement checks */
+static struct event *placement_timer;
+
+static void placement_tick(evutil_socket_t fd, short what, void *ctx)
+{
+    (void)fd;
+    (void)what;
+    struct mf_err e;
+    if (placement_sched_tick(run_placement, mf_wall_seconds(), &e) != MF_OK) {
+        char line[600];
+        snprintf(line, sizeof line, "placement: %s", e.detail);
+        print_note(ctx, line);
+    }
+}
+
+/* The campaigns' scheduled placement checks, on the engine's loop. */
+static enum mf_rc start_placement(struct engine *en, struct store *st, struct secrets *sec,
+                                  const struct engine_cfg *ec, struct mf_err *e)
+{
+    struct event_base *base;
+    struct dns *dns;
+    SSL_CTX *tls;
+    enum mf_rc rc = engine_event_env(en, &base, &dns, &tls, e);
+    if (rc != MF_OK)
+        return rc;
+    struct placement_sched_cfg cfg = {.st = st, .sec = sec, .base = base, .dns = dns,
+                                      .tls = tls, .note = ec->note, .note_ctx = ec->note_ctx};
+    if (!(run_placement = placement_sched_new(&cfg, e)))
+        return e->rc;
+    placement_timer = event_new(base, -1, EV_PERSIST, placement_tick, ec->note_ctx);
+    struct timeval every = {.tv_sec = 5};
+    if (!placement_timer || event_add(placement_timer, &every) != 0)
+        return mf_err_set(e, MF_ENOMEM, MF_LAYER_INTERNAL, "cannot start a timer");
+    placement_tick(-1, 0, ec->note_ctx);
+    return MF_OK;
+}
+
+/* A check in flight is seen to its end (Ctrl-C abandons it) and saved. */
+static void finish_placement(struct engine *en, const struct engine_cfg *ec)
+{
+    struct event_base *base;
+    struct dns *dns;
+    SSL_CTX *tls;
+    struct mf_err e;
+    if (!run_placement || engine_event_env(en, &base, &dns, &tls, &e) != MF_OK)
+        return;
+    if (placement_timer)
+        event_free(placement_timer);
+    placement_timer = NULL;
+    if (placement_sched_running(run_placement) && !stop_flag)
+        ec->note(ec->note_ctx, "waiting for the placement check to end (Ctrl-C abandons it)");
+    bool abandoned = false;
+    while (placement_sched_running(run_placement)) {
+        if (stop_flag && !abandoned) {
+            placement_sched_abandon(run_placement);
+            abandoned = true;
+        }
+        cli_pump(base, 200);
+    }
+    placement_tick(-1, 0, ec->note_ctx); /* saves it */
+}
+
 /* Logs out of the IMAP sessions (a few seconds at most). */
 static void stop_sync(struct engine *en)
 {
@@ -144,6 +209,7 @@ static void stop_sync(struct engine *en)
 int cmd_run(const struct cli_global *g, int argc, char **argv)
 {
     bool until_idle = false, insecure = false, no_gap = false, no_sync = false;
+    bool no_placement = false;
     int poll = 0, batch = 0;
     const char *cafile = NULL;
     double speed = 1;
@@ -158,6 +224,8 @@ int cmd_run(const struct cli_global *g, int argc, char **argv)
             no_gap = true;
         else if (!strcmp(argv[i], "--no-sync"))
             no_sync = true;
+        else if (!strcmp(argv[i], "--no-placement"))
+            no_placement = true;
         else if (!strcmp(argv[i], "--poll") && v && (poll = atoi(v)) >= 5 && poll <= 1500)
             i++;
         else if (!strcmp(argv[i], "--batch") && v && (batch = atoi(v)) >= 1 && batch <= 10000)
@@ -197,7 +265,8 @@ int cmd_run(const struct cli_global *g, int argc, char **argv)
     int requeued = 0, unknown = 0;
     unsigned char key[32];
     if (!en || engine_recover(en, &requeued, &unknown, &e) != MF_OK ||
-        (!no_sync && start_sync(en, st, sec, &cfg, poll, key, &e) != MF_OK)) {
+        (!no_sync && start_sync(en, st, sec, &cfg, poll, key, &e) != MF_OK) ||
+        (!no_placement && start_placement(en, st, sec, &cfg, &e) != MF_OK)) {
         fprintf(stderr, "mailfleet: %s\n", e.detail);
         rc = CLI_SOFTWARE;
     } else {
@@ -209,6 +278,7 @@ int cmd_run(const struct cli_global *g, int argc, char **argv)
             fprintf(stderr, "mailfleet: %s\n", e.detail);
             rc = CLI_SOFTWARE;
         }
+        finish_placement(en, &cfg);
         stop_sync(en);
         const struct engine_stats *s = engine_stats(en);
         printf("run ended%s: %ld sent, %ld deferred, %ld bounced, %ld refused, %ld unknown, "
@@ -216,6 +286,11 @@ int cmd_run(const struct cli_global *g, int argc, char **argv)
                s->deferred, s->bounced, s->failed, s->unknown, s->skipped, s->paused,
                s->paused == 1 ? "" : "s");
     }
+    if (placement_timer)
+        event_free(placement_timer);
+    placement_timer = NULL;
+    placement_sched_free(run_placement);
+    run_placement = NULL;
     sync_free(run_sync);
     run_sync = NULL;
     engine_free(en);

@@ -17,7 +17,8 @@
 static const char *const ROOT_KEYS[] = {
     "name", "from_name", "timezone_field", "window", "gap", "stop_on",
     "stop_company_on_reply", "unsubscribe", "postal_address", "html", "steps",
-    NULL};
+    "placement", NULL};
+static const char *const PLACEMENT_KEYS[] = {"every", "seeds", "pause_below", "wait", NULL};
 static const char *const WINDOW_KEYS[] = {"start", "end", "days", NULL};
 static const char *const GAP_KEYS[] = {"min", "max", NULL};
 static const char *const UNSUB_KEYS[] = {"text", "url", "mailto", NULL};
@@ -208,6 +209,42 @@ static enum mf_rc parse_stop_on(struct cy_ctx *c, const struct cy_node *n,
                        "honoured (CAN-SPAM, RFC 8058); add it to the list");
     if (rc == MF_OK)
         s->stop_mask = mask;
+    return rc;
+}
+
+static enum mf_rc parse_placement(struct cy_ctx *c, const struct cy_node *p,
+                                  struct campaign_placement *out)
+{
+    enum mf_rc rc = cy_expect(c, p, CY_MAP, "'placement'");
+    if (rc == MF_OK)
+        rc = cy_check_keys(c, p, PLACEMENT_KEYS, "'placement'");
+    const struct cy_node *n = rc == MF_OK ? cy_get(p, "every") : NULL;
+    long v = 0;
+    if (rc == MF_OK && !n)
+        return cy_fail(c, p, MF_ECONFIG, "'placement' needs 'every: 7' (days between checks)");
+    if (rc == MF_OK && (rc = cy_int(c, n, "'placement.every' (days)", 1, 365, &v)) == MF_OK)
+        out->every_days = (int)v;
+    if (rc == MF_OK && (n = cy_get(p, "pause_below")) && !cy_is_null(n) &&
+        (rc = cy_int(c, n, "'placement.pause_below' (percent)", 0, 100, &v)) == MF_OK)
+        out->pause_below = (int)v;
+    if (rc == MF_OK && (n = cy_get(p, "wait")) && !cy_is_null(n) &&
+        (rc = cy_int(c, n, "'placement.wait' (seconds)", 10, 3600, &v)) == MF_OK)
+        out->wait_s = (int)v;
+    n = rc == MF_OK ? cy_get(p, "seeds") : NULL;
+    if (rc == MF_OK && (!n || cy_is_null(n)))
+        return cy_fail(c, p, MF_ECONFIG, "'placement' needs 'seeds: [gmail-seed, "
+                       "outlook-seed]': your mailboxes outside this sender's domain");
+    if (rc == MF_OK)
+        rc = cy_expect(c, n, CY_SEQ, "'placement.seeds'");
+    if (rc == MF_OK && (n->nkids == 0 || n->nkids > 32))
+        return cy_fail(c, n, MF_ECONFIG, "'placement.seeds' lists 1 to 32 mailboxes");
+    if (rc == MF_OK && !(out->seeds = calloc(n->nkids, sizeof *out->seeds)))
+        return mf_err_set(c->err, MF_ENOMEM, MF_LAYER_LOCAL, "out of memory");
+    for (size_t i = 0; rc == MF_OK && i < n->nkids; i++) {
+        rc = cy_text(c, n->kids[i], "a seed of 'placement.seeds'", CY_ONE_LINE, 63,
+                     &out->seeds[i]);
+        out->nseeds += rc == MF_OK;
+    }
     return rc;
 }
 
@@ -538,6 +575,8 @@ static enum mf_rc parse_root(struct cy_ctx *c, const struct cy_node *root,
         rc = cy_bool(c, n, "'stop_company_on_reply'", &s->stop_company_on_reply);
     if (rc == MF_OK && (n = cy_get(root, "html")) && !cy_is_null(n))
         rc = cy_bool(c, n, "'html'", &s->html);
+    if (rc == MF_OK && (n = cy_get(root, "placement")) && !cy_is_null(n))
+        rc = parse_placement(c, n, &s->placement);
     if (rc == MF_OK)
         rc = required(c, root, "unsubscribe",
                       "'unsubscribe:' with 'text: ...' "
@@ -677,6 +716,9 @@ void campaign_free(struct campaign_spec *c)
     free(c->unsub_url);
     free(c->unsub_mailto);
     free(c->postal_address);
+    for (size_t i = 0; i < c->placement.nseeds; i++)
+        free(c->placement.seeds[i]);
+    free(c->placement.seeds);
     free(c);
 }
 

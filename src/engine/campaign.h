@@ -74,6 +74,15 @@ enum {
     CAMPAIGN_STOP_COMPLAINT = 16
 };
 
+/* Scheduled inbox-placement checks (engine/placement_sched). */
+struct campaign_placement {
+    int every_days;         /* 1..365; 0: no scheduled checks */
+    char **seeds;           /* owned; seed mailboxes (account names), 1..32 */
+    size_t nseeds;
+    int pause_below;        /* percent in the inbox, 0..100; 0 never pauses */
+    int wait_s;             /* seconds to look for the probes, 10..3600; 0: 300 */
+};
+
 struct campaign_spec {
     char *name;             /* [a-z0-9._-]{1,64} */
     char *from_name;        /* NULL when not given; one line, <= 256 bytes */
@@ -89,6 +98,7 @@ struct campaign_spec {
     unsigned stop_mask;     /* CAMPAIGN_STOP_*; always has UNSUBSCRIBE */
     bool stop_company_on_reply;
     bool html;
+    struct campaign_placement placement;
     struct campaign_step *steps;  /* owned; 1..CAMPAIGN_MAX_STEPS */
     size_t nsteps;
 };

@@ -13,6 +13,10 @@
 #     fetch` after delivery and after the run, and no \Seen on any probe
 #  3. all in the inbox: the run ends as soon as every probe is found, exit 0
 #  4. a sender whose server cannot be reached: not sent, exit 75
+#  5. on the campaign's schedule: `mailfleet run` starts the check the
+#     campaign's placement: key asks for, waits for it, saves it and pauses
+#     the sender below pause_below; a run within `every` days does not check
+#     again
 # Usage: MF=build/mailfleet PEERS_DIR=dir tests/e2e/e2e_placement.sh
 . "$(dirname "$0")/lib.sh"
 set -a
@@ -240,5 +244,48 @@ check $n 75 "$MF" placement run --from dead --seed seed-a --wait 10 "${CA[@]}" &
   expect $n 'dead: nothing checked: 1 not sent' && ok $n
 n=unknown-option
 check $n 64 "$MF" placement run --wait 1 && ok $n
+
+# ---- 5. on the campaign's schedule ---------------------------------------------------------
+export MAILFLEET_DB="$WORK/sched.db"
+D5=sched-$RUN.test
+sink_sender s5 "s5@$D5"
+seed seed-a "$A" "$MF_SUB_PASS"
+seed seed-b "$B" "$MF_SUB_PASS2"
+"$MF" mailbox pause seed-a >/dev/null # seeds only: they send nothing here
+"$MF" mailbox pause seed-b >/dev/null
+{ echo 'name: sched'
+  echo 'window: { start: "00:00", end: "23:59", days: everyday }'
+  echo 'gap: { min: 1, max: 1 }'
+  echo 'unsubscribe: { text: "Reply unsubscribe to stop." }'
+  echo 'postal_address: "Placement Test Ltd, 1 Loop St"'
+  echo 'placement: { every: 7, seeds: [seed-a, seed-b], pause_below: 60, wait: 20 }'
+  echo 'steps:'
+  echo '  - subject: "Hello"'
+  echo '    body: "Hi."'; } > "$WORK/sched.yaml"
+n=campaign-placement-key
+check $n 0 "$MF" campaign create "$WORK/sched.yaml" --start && ok $n
+{ echo email; echo "lead-$RUN@leads.test"; } > "$WORK/sched.csv"
+"$MF" leads import "$WORK/sched.csv" --campaign sched >/dev/null
+"$MF" run --until-idle --for 90 --no-sync "${CA[@]}" > "$WORK/sched.out" 2>&1 &
+run_pid=$!
+n=scheduled-probes-sent
+if wait_captured "s5@$D5" "$A" "$B"; then ok $n; else out=$(cat "$WORK/sched.out"); fail $n "no probes"; fi
+# the filters: seed A's into the inbox, seed B's into junk -> 1/2 = 50% < 60%
+to_inbox "$(captured "s5@$D5" "$A")" "$A"
+to_junk "$(captured "s5@$D5" "$B")" "$B"
+wait "$run_pid" || true
+out=$(cat "$WORK/sched.out")
+n=run-saves-the-scheduled-check
+expect $n 'placement check for sched: 2 pairs' &&
+  expect $n 'placement sched: s5 1/2 in the inbox \(1 junk, 0 missing\)' &&
+  expect $n 'placement check [0-9]+ saved' && expect $n 'sent sched step 1 to' && ok $n
+n=scheduled-check-pauses-below-threshold
+check $n 0 "$MF" mailbox list && expect $n 's5 +paused .*placement 1/2 inbox' && ok $n
+n=scheduled-check-in-the-report
+check $n 0 "$MF" placement report && expect $n '^s5 +inbox [0-9.]+s +junk [0-9.]+s' && ok $n
+n=not-again-within-every-days
+"$MF" mailbox resume s5 >/dev/null
+check $n 0 "$MF" run --until-idle --for 30 --no-sync "${CA[@]}" &&
+  refute $n 'placement check for sched' && ok $n
 
 finish
