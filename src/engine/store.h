@@ -26,7 +26,7 @@
 
 struct store;
 
-#define STORE_SCHEMA_VERSION 5
+#define STORE_SCHEMA_VERSION 6
 
 /* Opens (creating directories and the file when missing) and migrates.
  * path NULL → store_default_path(). MF_ESTORE / MF_EIO with the reason. */
@@ -363,7 +363,7 @@ enum mf_rc store_event_add(struct store *st, int64_t at, const char *kind, int64
                            const char *detail, const char *source_key, bool *inserted,
                            struct mf_err *err);
 /* Events of a kind since a time, for a mailbox ("" = any) and a campaign
- * (0 = any). */
+ * (0 = any). Not for `sent` (always 0: the send log counts sends). */
 enum mf_rc store_events_count(struct store *st, const char *kind, const char *mailbox,
                               int64_t campaign_id, int64_t since, int64_t *count,
                               struct mf_err *err);

@@ -562,8 +562,8 @@ enum mf_rc store_events_count(struct store *st, const char *kind, const char *ma
 {
     *count = 0;
     sqlite3_stmt *s = store_lazy(st, L_EVENT_COUNT,
-        "SELECT count(*) FROM events WHERE kind = ?1 AND (?2 = '' OR mailbox = ?2)"
-        " AND (?3 = 0 OR campaign_id = ?3) AND at >= ?4", err);
+        "SELECT count(*) FROM events WHERE kind = ?1 AND kind <> 'sent'"
+        " AND (?2 = '' OR mailbox = ?2) AND (?3 = 0 OR campaign_id = ?3) AND at >= ?4", err);
     if (!s)
         return MF_ESTORE;
     TEXT(s, 1, kind);

@@ -255,7 +255,7 @@ static void test_store_roundtrip(void **state)
     struct mf_err err;
     struct store *st = store_open(path, &err);
     assert_non_null(st);
-    assert_int_equal(store_schema_version(st), 5);
+    assert_int_equal(store_schema_version(st), STORE_SCHEMA_VERSION);
     struct placement_pair *x = NULL;
     size_t n = 0;
     int64_t run = 0;
