@@ -81,6 +81,7 @@ enum mf_rc smtp_core_push_event(struct smtp *s, const struct smtp_event *ev,
     struct ev_slot *slot = &s->evs[(s->ev_head + s->ev_len) % s->ev_cap];
     slot->ev = *ev;
     slot->text = NULL;
+    slot->data_end = NULL;
     if (r) {
         size_t el = strlen(r->enhanced);
         slot->text = malloc(r->len + 1 + el + 1);
@@ -95,15 +96,32 @@ enum mf_rc smtp_core_push_event(struct smtp *s, const struct smtp_event *ev,
     return MF_OK;
 }
 
+enum mf_rc smtp_core_push_data_end(struct smtp *s, const struct smtp_msg *m)
+{
+    struct smtp_event none = {0};
+    enum mf_rc rc = smtp_core_push_event(s, &none, NULL);
+    if (rc == MF_OK)
+        s->evs[(s->ev_head + s->ev_len - 1) % s->ev_cap].data_end = m;
+    return rc;
+}
+
 bool smtp_next_event(struct smtp *s, struct smtp_event *ev)
 {
     free(s->taken_text);
     s->taken_text = NULL;
-    if (s->ev_len == 0)
-        return false;
-    struct ev_slot *slot = &s->evs[s->ev_head];
-    s->ev_head = (s->ev_head + 1) % s->ev_cap;
-    s->ev_len--;
+    struct ev_slot *slot;
+    for (;;) {
+        if (s->ev_len == 0)
+            return false;
+        slot = &s->evs[s->ev_head];
+        s->ev_head = (s->ev_head + 1) % s->ev_cap;
+        s->ev_len--;
+        if (!slot->data_end)
+            break;
+        /* in order: every earlier outcome has been handed out */
+        if (s->cfg.on_data_end)
+            s->cfg.on_data_end(s->cfg.ctx, slot->data_end);
+    }
     s->taken_text = slot->text; /* freed at the next call */
     *ev = slot->ev;
     ev->text = "";

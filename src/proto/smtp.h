@@ -68,9 +68,13 @@ typedef void (*smtp_trace_fn)(void *ctx, char dir, const char *line,
 typedef void (*smtp_state_fn)(void *ctx, enum smtp_state from,
                               enum smtp_state to);
 struct smtp_msg;
-/* Called once per message just before its end-of-data line is queued:
- * until then nothing the server may accept has left. A sender that must
- * never send twice records "the message may now be delivered" here. */
+/* Called once per message after its end-of-data line is queued and before
+ * it can leave: from smtp_next_event(), in order with the events, so after
+ * the outcome (SMTP_EV_MSG_DONE) of every earlier message has been handed
+ * out. A driver writes smtp_output() only once it has taken the events
+ * (net/session does). A sender that must never send twice records "the
+ * message may now be delivered" here; at any moment at most one message of
+ * a session is past its dot without an outcome handed out. */
 typedef void (*smtp_msg_fn)(void *ctx, const struct smtp_msg *m);
 
 struct smtp_cfg {

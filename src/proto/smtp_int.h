@@ -42,6 +42,7 @@ struct pend {
 struct ev_slot {
     struct smtp_event ev;
     char *text;            /* owned */
+    const struct smtp_msg *data_end; /* not an event: call on_data_end here */
 };
 
 struct smtp {
@@ -81,6 +82,8 @@ struct smtp {
 void smtp_core_set_state(struct smtp *s, enum smtp_state to);
 void smtp_core_trace(struct smtp *s, char dir, const char *line, size_t len);
 /* Queues an event with a copy of the reply (r may be NULL). */
+/* Queues the on_data_end call for m behind the events already queued. */
+enum mf_rc smtp_core_push_data_end(struct smtp *s, const struct smtp_msg *m);
 enum mf_rc smtp_core_push_event(struct smtp *s, const struct smtp_event *ev,
                                 const struct smtp_reply *r);
 /* Writes a command line; `traced` replaces it in the transcript if set. */

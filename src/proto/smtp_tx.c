@@ -248,8 +248,10 @@ static bool stream_body(struct smtp *s, struct msg_slot *slot)
     smtp_core_trace(s, 'C', note, (size_t)nl);
     if (smtp_tx_push_pend(s, P_BODY, slot_seq(s, slot)) != MF_OK)
         return false;
-    if (s->cfg.on_data_end)
-        s->cfg.on_data_end(s->cfg.ctx, slot->m);
+    /* the record "may be delivered" is made before the dot can leave, and
+     * after the outcome of the message before it (see smtp_msg_fn) */
+    if (s->cfg.on_data_end && smtp_core_push_data_end(s, slot->m) != MF_OK)
+        return false;
     smtp_core_send_line(s, ".", NULL);
     slot->next = NX_AWAIT_FINAL;
     return true;
