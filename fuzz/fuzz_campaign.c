@@ -8,7 +8,8 @@
  * delay or not a new thread, a later step with a delay out of 1..365, a
  * same-thread follow-up with a subject or a new thread without one, an
  * empty text, a subject with a line break, a weight out of 1..1000, an
- * unsubscribe url that is not https, a pick out of range. On failure: a
+ * unsubscribe url that is not https, auto_reply: defer together with
+ * auto_reply in stop_on, a pick out of range. On failure: a
  * spec handed out anyway, err->rc not the returned code, a detail that
  * does not start with "f.yaml:" or holds control characters.
  */
@@ -61,6 +62,8 @@ static void check_spec(const struct campaign_spec *c)
         c->gap_max_s > CAMPAIGN_MAX_GAP_S)
         __builtin_trap();
     if (!(c->stop_mask & CAMPAIGN_STOP_UNSUBSCRIBE) || c->stop_mask > 31)
+        __builtin_trap();
+    if (c->defer_on_auto_reply && (c->stop_mask & CAMPAIGN_STOP_AUTO_REPLY))
         __builtin_trap();
     if (c->nsteps < 1 || c->nsteps > CAMPAIGN_MAX_STEPS || !c->steps)
         __builtin_trap();

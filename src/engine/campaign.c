@@ -16,8 +16,8 @@
 
 static const char *const ROOT_KEYS[] = {
     "name", "from_name", "timezone_field", "window", "gap", "stop_on",
-    "stop_company_on_reply", "unsubscribe", "postal_address", "html", "steps",
-    "placement", NULL};
+    "stop_company_on_reply", "auto_reply", "unsubscribe", "postal_address", "html",
+    "steps", "placement", NULL};
 static const char *const PLACEMENT_KEYS[] = {"every", "seeds", "pause_below", "wait", NULL};
 static const char *const WINDOW_KEYS[] = {"start", "end", "days", NULL};
 static const char *const GAP_KEYS[] = {"min", "max", NULL};
@@ -27,6 +27,7 @@ static const char *const STEP_KEYS[] = {"delay", "new_thread", "subject", "body"
 static const char *const VARIANT_KEYS[] = {"text", "weight", NULL};
 static const char *const STOP_NAMES[] = {"reply", "bounce", "unsubscribe",
                                          "auto_reply", "complaint", NULL};
+static const char *const AUTO_REPLY_MODES[] = {"ignore", "defer", NULL};
 
 /* [a-z0-9._-]{1,64}, plus A-Z when upper_ok (ASCII, whatever the locale). */
 static bool name_ok(const char *s, bool upper_ok)
@@ -210,6 +211,42 @@ static enum mf_rc parse_stop_on(struct cy_ctx *c, const struct cy_node *n,
     if (rc == MF_OK)
         s->stop_mask = mask;
     return rc;
+}
+
+/* auto_reply: ignore | defer. Stopping is stop_on's: both at once is an error. */
+static enum mf_rc parse_auto_reply(struct cy_ctx *c, const struct cy_node *n,
+                                   const struct cy_node *stop_on,
+                                   struct campaign_spec *s)
+{
+    enum mf_rc rc = cy_expect(c, n, CY_SCALAR, "'auto_reply'");
+    if (rc == MF_OK && !strcasecmp(n->str, "stop"))
+        return cy_fail(c, n, MF_ECONFIG,
+                       "to stop a sequence on an out-of-office, list auto_reply in "
+                       "'stop_on' (e.g. stop_on: [reply, bounce, unsubscribe, "
+                       "auto_reply]); 'auto_reply' is ignore or defer");
+    if (rc == MF_OK && strcasecmp(n->str, "ignore") && strcasecmp(n->str, "defer")) {
+        const char *sug = cy_suggest(n->str, AUTO_REPLY_MODES);
+        return cy_fail(c, n, MF_ECONFIG,
+                       "'auto_reply' is '%.30s'; %s%s%suse ignore (the sequence goes "
+                       "on) or defer (the next step waits for the return date the "
+                       "out-of-office states)",
+                       n->str, sug ? "did you mean '" : "", sug ? sug : "",
+                       sug ? "'? " : "");
+    }
+    if (rc != MF_OK)
+        return rc;
+    s->defer_on_auto_reply = !strcasecmp(n->str, "defer");
+    for (size_t i = 0; s->defer_on_auto_reply && stop_on && i < stop_on->nkids; i++) {
+        const struct cy_node *e = stop_on->kids[i];
+        if (e->kind == CY_SCALAR && !strcmp(e->str, "auto_reply"))
+            return cy_fail(c, n, MF_ECONFIG,
+                           "'auto_reply: defer' waits for the out-of-office's return "
+                           "date, but 'stop_on' lists auto_reply (line %d), which ends "
+                           "the sequence; keep one: remove auto_reply from 'stop_on', "
+                           "or write auto_reply: ignore",
+                           e->line);
+    }
+    return MF_OK;
 }
 
 static enum mf_rc parse_placement(struct cy_ctx *c, const struct cy_node *p,
@@ -573,6 +610,8 @@ static enum mf_rc parse_root(struct cy_ctx *c, const struct cy_node *root,
     if (rc == MF_OK && (n = cy_get(root, "stop_company_on_reply")) &&
         !cy_is_null(n))
         rc = cy_bool(c, n, "'stop_company_on_reply'", &s->stop_company_on_reply);
+    if (rc == MF_OK && (n = cy_get(root, "auto_reply")) && !cy_is_null(n))
+        rc = parse_auto_reply(c, n, cy_get(root, "stop_on"), s);
     if (rc == MF_OK && (n = cy_get(root, "html")) && !cy_is_null(n))
         rc = cy_bool(c, n, "'html'", &s->html);
     if (rc == MF_OK && (n = cy_get(root, "placement")) && !cy_is_null(n))

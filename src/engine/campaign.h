@@ -19,8 +19,13 @@
  *
  * Defaults: timezone_field "timezone", window 09:00-17:00 Mon-Fri, gap
  * 60-190 s, stop_on reply+bounce+unsubscribe, stop_company_on_reply false,
- * html false, variant weight 1. stop_on must include unsubscribe (an
- * opt-out is always honoured). Step 1 always starts a thread
+ * auto_reply ignore, html false, variant weight 1. stop_on must include
+ * unsubscribe (an opt-out is always honoured). auto_reply says what an
+ * out-of-office does to the sequence: "ignore" (it goes on), or "defer"
+ * (the next step waits for the return date the auto-reply states, see
+ * mail/returndate.h); stopping is said by listing auto_reply in stop_on,
+ * and stop_on with auto_reply together with "auto_reply: defer" is an
+ * error. Step 1 always starts a thread
  * (new_thread is true there); a later step without new_thread is a
  * same-thread follow-up and has no subject ("Re: " + step 1's subject).
  *
@@ -97,6 +102,8 @@ struct campaign_spec {
     int gap_min_s, gap_max_s;  /* 1 <= min <= max <= 86400 */
     unsigned stop_mask;     /* CAMPAIGN_STOP_*; always has UNSUBSCRIBE */
     bool stop_company_on_reply;
+    bool defer_on_auto_reply;  /* "auto_reply: defer"; never with
+                                * CAMPAIGN_STOP_AUTO_REPLY in stop_mask */
     bool html;
     struct campaign_placement placement;
     struct campaign_step *steps;  /* owned; 1..CAMPAIGN_MAX_STEPS */

@@ -4,9 +4,11 @@
 
 #include <ctype.h>
 #include <inttypes.h>
+#include <jansson.h>
 #include <sodium.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
@@ -14,7 +16,9 @@
 #include "engine/campaign.h"
 #include "engine/engine.h"
 #include "engine/render.h"
+#include "mail/returndate.h"
 #include "util/log.h"
+#include "util/tz.h"
 
 /* Who and what a message was matched to. */
 struct target {
@@ -35,6 +39,7 @@ struct job {
     const struct classify_result *cr;
     struct inbound_outcome *out;
     struct mf_err *err;
+    char deferred[300];             /* what auto_reply: defer did, for the note; "" */
 };
 
 bool inbound_kind_parse(const char *s, enum classify_kind *kind)
@@ -295,6 +300,118 @@ static enum mf_rc on_reply(struct job *j, const struct target *t, int64_t event_
     return rc;
 }
 
+/* ---- auto_reply: defer ---------------------------------------------------------------- */
+
+/* The lead's zone as the engine reads it: the campaign's timezone_field in
+ * its fields, else its own, else the sending mailbox's, else UTC. */
+static void defer_zone(struct job *j, const struct campaign_spec *spec, const struct target *t,
+                       char *out, size_t size)
+{
+    struct store_lead l;
+    struct store_mailbox m;
+    struct mf_err e;
+    snprintf(out, size, "UTC");
+    if (t->mailbox[0] && store_mailbox_get(j->st, t->mailbox, &m, &e) == MF_OK &&
+        mf_tz_valid(m.timezone))
+        snprintf(out, size, "%s", m.timezone);
+    if (store_lead_get(j->st, t->lead_id, &l, &e) != MF_OK)
+        return;
+    json_error_t je;
+    json_t *f = l.fields ? json_loads(l.fields, 0, &je) : NULL;
+    const char *z = json_string_value(json_object_get(f, spec->timezone_field));
+    if (z && mf_tz_valid(z))
+        snprintf(out, size, "%s", z);
+    else if (mf_tz_valid(l.timezone))
+        snprintf(out, size, "%s", l.timezone);
+    json_decref(f);
+    store_lead_clear(&l);
+}
+
+struct active_in {
+    int64_t campaign_id;
+    struct store_enrollment en;
+    bool found;
+};
+
+static int active_in_campaign(void *ctx, const struct store_enrollment *e)
+{
+    struct active_in *a = ctx;
+    if (e->campaign_id != a->campaign_id || strcmp(e->state, "active") != 0)
+        return 0;
+    a->en = *e;
+    a->found = true;
+    return 1;
+}
+
+/* auto_reply: defer. When the auto-reply says when its writer is back
+ * (mail/returndate, read from the message kept with the event, so a
+ * correction to auto-reply by hand defers too) and that day is later than
+ * the next_due of the lead's active enrollment in the campaign, the
+ * enrollment waits until then (00:00 in the lead's zone; the send window
+ * moves it to its opening). The event's detail and j->deferred say what
+ * was done. Not deferring changes nothing: the sequence goes on. */
+static enum mf_rc defer_auto_reply(struct job *j, const struct target *t, int64_t event_id)
+{
+    struct store_campaign c;
+    struct mf_err e;
+    if (!t->campaign_id || store_campaign_by_id(j->st, t->campaign_id, &c, &e) != MF_OK)
+        return MF_OK;
+    struct campaign_spec *spec = NULL;
+    bool defer = campaign_parse(c.spec, strlen(c.spec), c.name, &spec, &e) == MF_OK &&
+                 spec->defer_on_auto_reply;
+    store_campaign_clear(&c);
+    char zone[64];
+    if (defer)
+        defer_zone(j, spec, t, zone, sizeof zone);
+    campaign_free(spec);
+    if (!defer)
+        return MF_OK;
+    struct store_event ev;
+    char *raw = NULL;
+    size_t len = 0;
+    struct active_in a = {.campaign_id = t->campaign_id};
+    enum mf_rc rc = store_event_get(j->st, event_id, &ev, j->err);
+    if (rc == MF_OK)
+        rc = store_event_raw(j->st, event_id, &raw, &len, j->err);
+    if (rc == MF_OK)
+        rc = store_enrollments_of_lead(j->st, t->lead_id, active_in_campaign, &a, j->err);
+    struct returndate rd;
+    enum mf_rc found = rc == MF_OK ? returndate_find(raw, len, ev.at, zone, &rd, &e) : rc;
+    free(raw);
+    if (rc != MF_OK)
+        return rc;
+    if (found == MF_ENOMEM)
+        return mf_err_set(j->err, MF_ENOMEM, MF_LAYER_INTERNAL, "out of memory");
+    if (found != MF_OK) {
+        snprintf(j->deferred, sizeof j->deferred, "; no return date to wait for: %.200s",
+                 e.detail);
+        return MF_OK;
+    }
+    char back[16];
+    snprintf(back, sizeof back, "%04d-%02d-%02d", rd.year, rd.month, rd.day);
+    if (!a.found) {
+        snprintf(j->deferred, sizeof j->deferred,
+                 "; back %s (\"%.100s\"), but its sequence is not active", back, rd.phrase);
+        return MF_OK;
+    }
+    if (rd.at <= a.en.next_due) {
+        snprintf(j->deferred, sizeof j->deferred,
+                 "; back %s (\"%.100s\"): step %d is due after that anyway", back, rd.phrase,
+                 a.en.next_step + 1);
+        return MF_OK;
+    }
+    a.en.next_due = rd.at;
+    rc = store_enrollment_update(j->st, &a.en, j->err);
+    snprintf(j->deferred, sizeof j->deferred,
+             "; back %s (\"%.100s\"): step %d waits until then (%s)", back, rd.phrase,
+             a.en.next_step + 1, zone);
+    char detail[sizeof ev.detail];
+    snprintf(detail, sizeof detail, "%.700s%s", ev.detail, j->deferred);
+    if (rc == MF_OK)
+        rc = store_event_set_kind(j->st, event_id, ev.kind, detail, j->err);
+    return rc;
+}
+
 /* Applies kind to the lead of t; hard only matters for a bounce. */
 static enum mf_rc apply_kind(struct job *j, const struct target *t, enum classify_kind kind,
                              bool hard, int64_t event_id)
@@ -306,8 +423,8 @@ static enum mf_rc apply_kind(struct job *j, const struct target *t, enum classif
     case CLASSIFY_REPLY:
         return on_reply(j, t, event_id, mask, company);
     case CLASSIFY_AUTO_REPLY:
-        if (!(mask & CAMPAIGN_STOP_AUTO_REPLY))
-            return MF_OK;
+        if (!(mask & CAMPAIGN_STOP_AUTO_REPLY)) /* auto_reply: ignore, or defer */
+            return defer_auto_reply(j, t, event_id);
         char reason[120];
         snprintf(reason, sizeof reason, "auto-reply (event %" PRId64 ")", event_id);
         /* that campaign's rule: the lead's other sequences go on */
@@ -466,8 +583,8 @@ static enum mf_rc handle_other(struct job *j, const char *key, const char *raw, 
     j->out->event_id = id;
     j->out->kind = kind;
     rc = apply_kind(j, &t, kind, true, id);
-    note(j, "%s from %s (%s match, step %d)", classify_kind_name(kind), t.address, t.matched,
-         t.step);
+    note(j, "%s from %s (%s match, step %d)%s", classify_kind_name(kind), t.address, t.matched,
+         t.step, j->deferred);
     return rc;
 }
 
@@ -538,8 +655,9 @@ static enum mf_rc undo_and_apply(struct job *j, const struct store_event *ev,
     if (rc == MF_OK)
         rc = store_event_set_kind(j->st, ev->id, classify_kind_name(kind), detail, j->err);
     if (rc == MF_OK)
-        note(j, "event %" PRId64 ": %s -> %s; %d sequence(s) resumed before applying %s",
-             ev->id, ev->kind, classify_kind_name(kind), resumed, classify_kind_name(kind));
+        note(j, "event %" PRId64 ": %s -> %s; %d sequence(s) resumed before applying %s%s",
+             ev->id, ev->kind, classify_kind_name(kind), resumed, classify_kind_name(kind),
+             j->deferred);
     return rc;
 }
 

@@ -220,8 +220,7 @@ static const char *const migrations[] = {
     /* 5 -> 6: the sender writes a `sent` event per message and nothing asks
      * for them by kind: leave them out of the kind index (fewer pages
      * written per message). */
-    "DROP INDEX events_kind;"
-    "CREATE INDEX events_kind ON events(kind, at) WHERE kind <> 'sent';",
+    "DROP INDEX events_kind; CREATE INDEX events_kind ON events(kind, at) WHERE kind <> 'sent';",
 };
 _Static_assert(sizeof migrations / sizeof *migrations == STORE_SCHEMA_VERSION,
                "one migration per schema version");

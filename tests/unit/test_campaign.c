@@ -186,6 +186,7 @@ static void test_defaults(void **state)
     assert_int_equal(c->stop_mask, CAMPAIGN_STOP_REPLY | CAMPAIGN_STOP_BOUNCE |
                                        CAMPAIGN_STOP_UNSUBSCRIBE);
     assert_false(c->stop_company_on_reply);
+    assert_false(c->defer_on_auto_reply);
     assert_false(c->html);
     assert_string_equal(c->unsub_text, "bye");
     assert_null(c->unsub_url);
@@ -241,6 +242,7 @@ static void test_example_file(void **state)
     assert_int_equal(c->steps[1].nbodies, 2);
     assert_true(c->steps[1].business_days);
     assert_true(c->steps[2].new_thread);
+    assert_false(c->defer_on_auto_reply);
     assert_string_equal(c->unsub_url, "https://go.example.com/u");
     campaign_free(c);
 }
@@ -499,6 +501,48 @@ static void test_value_errors(void **state)
               MF_ECONFIG, "2:34", "(without 'mailto:')");
 }
 
+static void test_auto_reply(void **state)
+{
+    (void)state;
+    struct campaign_spec *c = parse_ok(HEAD "auto_reply: defer\n" STEP1);
+    assert_true(c->defer_on_auto_reply);
+    assert_int_equal(c->stop_mask, CAMPAIGN_STOP_REPLY | CAMPAIGN_STOP_BOUNCE |
+                                       CAMPAIGN_STOP_UNSUBSCRIBE);
+    campaign_free(c);
+    c = parse_ok(HEAD "stop_on: [reply, unsubscribe]\nauto_reply: Defer\n" STEP1);
+    assert_true(c->defer_on_auto_reply);
+    campaign_free(c);
+    /* ignore, and null, are the default; stopping stays stop_on's */
+    c = parse_ok(HEAD "auto_reply: ignore\nstop_on: [reply, unsubscribe, auto_reply]\n" STEP1);
+    assert_false(c->defer_on_auto_reply);
+    assert_true(c->stop_mask & CAMPAIGN_STOP_AUTO_REPLY);
+    campaign_free(c);
+    c = parse_ok(HEAD "auto_reply: ~\n" STEP1);
+    assert_false(c->defer_on_auto_reply);
+    campaign_free(c);
+
+    /* defer and stop_on's auto_reply contradict each other, in either order */
+    parse_bad(HEAD "stop_on: [reply, unsubscribe, auto_reply]\nauto_reply: defer\n" STEP1,
+              MF_ECONFIG, "5:13",
+              "'auto_reply: defer' waits for the out-of-office's return date, but "
+              "'stop_on' lists auto_reply (line 4), which ends the sequence; keep one: "
+              "remove auto_reply from 'stop_on', or write auto_reply: ignore");
+    parse_bad(HEAD "auto_reply: defer\nstop_on:\n  - unsubscribe\n  - auto_reply\n" STEP1,
+              MF_ECONFIG, "4:13", "'stop_on' lists auto_reply (line 7)");
+    /* values */
+    parse_bad(HEAD "auto_reply: stop\n" STEP1, MF_ECONFIG, "4:13",
+              "to stop a sequence on an out-of-office, list auto_reply in 'stop_on'");
+    parse_bad(HEAD "auto_reply: defr\n" STEP1, MF_ECONFIG, "4:13",
+              "'auto_reply' is 'defr'; did you mean 'defer'? use ignore (the sequence "
+              "goes on) or defer");
+    parse_bad(HEAD "auto_reply: yes\n" STEP1, MF_ECONFIG, "4:13",
+              "'auto_reply' is 'yes'; use ignore");
+    parse_bad(HEAD "auto_reply: [defer]\n" STEP1, MF_ECONFIG, "4:13",
+              "'auto_reply' must be a string, not a list");
+    parse_bad(HEAD "autoreply: defer\n" STEP1, MF_ECONFIG, "4:1",
+              "unknown key 'autoreply' in the campaign; did you mean 'auto_reply'?");
+}
+
 static void test_yaml_errors(void **state)
 {
     (void)state;
@@ -594,6 +638,7 @@ int main(void)
         cmocka_unit_test(test_type_errors),
         cmocka_unit_test(test_step_errors),
         cmocka_unit_test(test_value_errors),
+        cmocka_unit_test(test_auto_reply),
         cmocka_unit_test(test_yaml_errors),
         cmocka_unit_test(test_yaml_structure),
         cmocka_unit_test(test_pick_variant),

@@ -559,6 +559,87 @@ static void test_auto_reply(void **state)
     assert_int_equal(events_of_kind("auto-reply"), 2);
 }
 
+/* ---- auto_reply: defer ------------------------------------------------------------------- */
+
+static const char spec_defer[] = "name: defer\n" SPEC_HEAD "auto_reply: defer\n" SPEC_TAIL;
+
+/* now + days as "D Month YYYY" (UTC, the C locale's English names), and the
+ * unix time of that day's midnight UTC plus `plus` days. */
+static int64_t day_text(int days, int plus, char *buf, size_t size)
+{
+    time_t t = (time_t)(now + (int64_t)days * 86400);
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    strftime(buf, size, "%d %B %Y", &tm);
+    tm.tm_hour = tm.tm_min = tm.tm_sec = 0;
+    return (int64_t)timegm(&tm) + (int64_t)plus * 86400;
+}
+
+static void test_auto_reply_defer(void **state)
+{
+    (void)state;
+    int64_t cd = campaign("defer", spec_defer);
+    assert_true(cd > 0);
+    struct lead l = lead_sent("ida@seven.test", cd, "<m7@mf.test>");
+    char date[64], body[300], msg[2000];
+    int64_t back = day_text(20, 1, date, sizeof date); /* until X: back the day after */
+    snprintf(body, sizeof body, "I am out of the office until %s, with limited access.", date);
+    person(msg, sizeof msg, "ida@seven.test", "<a7@seven.test>", "Automatic reply: " THREAD,
+           "In-Reply-To: <m7@mf.test>\r\nAuto-Submitted: auto-replied\r\n", body);
+    struct inbound_outcome o = process(msg);
+    assert_int_equal(o.kind, CLASSIFY_AUTO_REPLY);
+    struct store_enrollment en = enrollment_of(l.id, cd);
+    assert_string_equal(en.state, "active");
+    assert_int_equal(en.next_due, back);
+    if (!strstr(o.note, "step 2 waits until then (UTC)"))
+        fail_msg("note: %s", o.note);
+    assert_non_null(strstr(event(o.event_id).detail, "step 2 waits until then"));
+
+    /* an earlier return day moves nothing back; no date changes nothing */
+    person(msg, sizeof msg, "ida@seven.test", "<a7b@seven.test>", "Automatic reply: " THREAD,
+           "In-Reply-To: <m7@mf.test>\r\nAuto-Submitted: auto-replied\r\n",
+           "I am back tomorrow.");
+    o = process(msg);
+    assert_int_equal(enrollment_of(l.id, cd).next_due, back);
+    if (!strstr(o.note, "is due after that anyway"))
+        fail_msg("note: %s", o.note);
+    person(msg, sizeof msg, "ida@seven.test", "<a7c@seven.test>", "Automatic reply: " THREAD,
+           "In-Reply-To: <m7@mf.test>\r\nAuto-Submitted: auto-replied\r\n",
+           "I am out of the office until further notice.");
+    o = process(msg);
+    assert_int_equal(enrollment_of(l.id, cd).next_due, back);
+    if (!strstr(o.note, "no return date to wait for"))
+        fail_msg("note: %s", o.note);
+
+    /* a campaign that ignores auto-replies keeps its next_due */
+    struct lead li = lead_sent("jon@seven.test", camp, "<m7i@mf.test>");
+    int64_t due = enrollment_of(li.id, camp).next_due;
+    person(msg, sizeof msg, "jon@seven.test", "<a7i@seven.test>", "Automatic reply: " THREAD,
+           "In-Reply-To: <m7i@mf.test>\r\nAuto-Submitted: auto-replied\r\n", body);
+    o = process(msg);
+    assert_int_equal(o.kind, CLASSIFY_AUTO_REPLY);
+    assert_int_equal(enrollment_of(li.id, camp).next_due, due);
+    assert_null(strstr(o.note, "waits"));
+
+    /* a reply corrected by hand to an auto-reply: resumed, then deferred */
+    struct lead lr = lead_sent("kim@seven.test", cd, "<m7r@mf.test>");
+    back = day_text(30, 0, date, sizeof date); /* back on X: that day */
+    snprintf(body, sizeof body, "Thanks, I'll read it when I am back on %s.", date);
+    person(msg, sizeof msg, "kim@seven.test", "<a7r@seven.test>", "Re: " THREAD,
+           "In-Reply-To: <m7r@mf.test>\r\n", body);
+    o = process(msg);
+    assert_int_equal(o.kind, CLASSIFY_REPLY);
+    enrollment_is(lr.id, cd, "stopped", o.event_id);
+    struct mf_err e;
+    assert_int_equal(inbound_reclassify(&cfg, o.event_id, CLASSIFY_AUTO_REPLY, now, &o, &e),
+                     MF_OK);
+    en = enrollment_of(lr.id, cd);
+    assert_string_equal(en.state, "active");
+    assert_int_equal(en.next_due, back);
+    if (!strstr(o.note, "step 2 waits until then"))
+        fail_msg("note: %s", o.note);
+}
+
 /* ---- 7: a hard bounce ------------------------------------------------------------------------ */
 
 static void test_hard_bounce(void **state)
@@ -998,6 +1079,7 @@ int main(void)
         T(test_stranger_ignored),
         T(test_probable),
         T(test_auto_reply),
+        T(test_auto_reply_defer),
         T(test_hard_bounce),
         T(test_soft_bounces),
         T(test_bounce_by_recipient),
