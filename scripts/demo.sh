@@ -5,7 +5,9 @@
 # `mailfleet test smtp`, send a message through a saved account, show that
 # it arrived, check IMAP and POP3 of the same mailbox, show how a
 # Microsoft 365 refusal is explained, then run a demo campaign (three
-# mailboxes, fifty leads, three steps) on a fast clock and show its status.
+# mailboxes, fifty leads, three steps) on a fast clock and show its status,
+# and last a reply and an out-of-office read over IMAP: the reply stops its
+# lead's sequence, the out-of-office does not.
 #   scripts/demo.sh           run and stop the servers afterwards
 #   scripts/demo.sh --keep    leave the servers running (stop: tests/peers/peers.sh stop DIR)
 # With MAILFLEET_DEMO_ACCOUNT=NAME (a saved account) the test runs against
@@ -128,6 +130,46 @@ say "5c. mailfleet run: every limit, window, ramp and delay holds (simulated day
 say "5d. mailfleet status"
 "$mf" status
 "$mf" lead show lead1@example.org
+
+say "6. What comes back: a reply stops the sequence, an out-of-office does not"
+# one mailbox whose replies land in the local Dovecot (SMTP to the sink
+# without AUTH; IMAP signs in as the Dovecot user)
+printf '%s\n' "$MF_SUB_PASS2" | "$mf" account add replies --host 127.0.0.1 \
+  --port "$MF_SINK_CAPTURE_PORT" --security none --auth none --user "$MF_SUB_USER2" \
+  --from "$MF_SUB_USER2" --password-stdin --replace >/dev/null
+"$mf" mailbox add replies --no-ramp --imap-host 127.0.0.1 --imap-port "$MF_IMAP_PORT" \
+  --imap-security starttls
+"$mf" mailbox pause dana >/dev/null; "$mf" mailbox pause sam >/dev/null; "$mf" mailbox pause lee >/dev/null
+tag=$$
+cat > "$peers/demo-replies.yaml" <<EOF
+name: demo-replies
+window: { start: "00:00", end: "23:59", days: everyday }
+gap: { min: 1, max: 1 }
+unsubscribe: { text: "Reply unsubscribe to stop." }
+postal_address: "Contoso Ltd, 1 Main St, Springfield"
+steps:
+  - subject: "Hello {{first_name|there}}"
+    body: "Hi {{first_name|there}}, one question."
+  - delay: 1 day
+    body: "Following up."
+EOF
+{ echo "email,first_name"; for p in ann bob cy; do echo "$p-$tag@example.net,${p^}"; done; } > "$peers/demo-replies.csv"
+"$mf" campaign create "$peers/demo-replies.yaml" --start >/dev/null
+"$mf" leads import "$peers/demo-replies.csv" --campaign demo-replies >/dev/null
+"$mf" run --no-sync --no-gap --for 3 | grep -E "sent demo-replies" || true
+msgid() { grep -l -i "^To: $1-$tag@" "$MF_SINK_CAPTURE_DIR"/* | head -n 1 |
+  xargs sed -n 's/^Message-ID: *//Ip' | head -n 1 | tr -d '\r'; }
+deliver() { bash tests/peers/peers.sh deliver "$peers" "$MF_SUB_USER2"; }
+printf 'From: Ann <ann-%s@example.net>\r\nTo: %s\r\nSubject: Re: Hello Ann\r\nIn-Reply-To: %s\r\nMessage-ID: <a-%s@example.net>\r\n\r\nYes, call me on Tuesday.\r\n' \
+  "$tag" "$MF_SUB_USER2" "$(msgid ann)" "$tag" | deliver
+printf 'From: Bob <bob-%s@example.net>\r\nTo: %s\r\nSubject: Automatic reply: Hello Bob\r\nAuto-Submitted: auto-replied\r\nIn-Reply-To: %s\r\nMessage-ID: <b-%s@example.net>\r\n\r\nI am out of the office until Monday.\r\n' \
+  "$tag" "$MF_SUB_USER2" "$(msgid bob)" "$tag" | deliver
+"$mf" sync --once --cafile "$MF_PEER_CA" replies
+"$mf" inbox --all
+say "6b. Step 2 comes due: Bob (out of office) and Cy get it, Ann (replied) does not"
+"$mf" run --until-idle --for 30 --clock-speed 20000 --cafile "$MF_PEER_CA" |
+  grep -E "sent demo-replies step 2|run ended" || true
+"$mf" lead show "ann-$tag@example.net"
 
 if [ $keep -eq 1 ]; then
   say "Servers left running (stop with: tests/peers/peers.sh stop $peers)"
