@@ -12,10 +12,7 @@
 
 /* ---- enrollments ------------------------------------------------------------------ */
 
-#define ENROLL_COLS "e.id, e.campaign_id, e.lead_id, e.mailbox, e.next_step, e.next_due," \
-    " e.state, e.reason, e.thread_id, e.thread_subject, e.last_message_id"
-
-static void row_to_enrollment(sqlite3_stmt *s, struct store_enrollment *e)
+void store_row_to_enrollment(sqlite3_stmt *s, struct store_enrollment *e)
 {
     memset(e, 0, sizeof *e);
     e->id = sqlite3_column_int64(s, 0);
@@ -63,7 +60,7 @@ static enum mf_rc collect_enrollments(struct store *st, sqlite3_stmt *s, int lim
             rows = bigger;
             cap *= 2;
         }
-        row_to_enrollment(s, &rows[n++]);
+        store_row_to_enrollment(s, &rows[n++]);
     }
     sqlite3_reset(s);
     enum mf_rc ret = MF_OK;
@@ -113,7 +110,7 @@ enum mf_rc store_enrollment_get(struct store *st, int64_t id, struct store_enrol
     int rc = sqlite3_step(s);
     enum mf_rc ret = MF_OK;
     if (rc == SQLITE_ROW)
-        row_to_enrollment(s, out);
+        store_row_to_enrollment(s, out);
     else if (rc == SQLITE_DONE)
         ret = mf_err_set(err, MF_ENOTFOUND, MF_LAYER_LOCAL, "no enrollment %lld",
                          (long long)id);

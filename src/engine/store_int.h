@@ -68,6 +68,11 @@ enum mf_rc store_step_int64(struct store *st, sqlite3_stmt *s, int64_t *out,
 #define STORE_TEXT(s, i, v) sqlite3_bind_text(s, i, v, -1, SQLITE_STATIC)
 #define STORE_INT(s, i, v) sqlite3_bind_int64(s, i, (sqlite3_int64)(v))
 
+/* The columns an enrollment is read from (alias e), and the reading. */
+#define ENROLL_COLS "e.id, e.campaign_id, e.lead_id, e.mailbox, e.next_step, e.next_due," \
+    " e.state, e.reason, e.thread_id, e.thread_subject, e.last_message_id"
+void store_row_to_enrollment(sqlite3_stmt *s, struct store_enrollment *e);
+
 enum mf_rc store_db_error(struct store *st, struct mf_err *err, const char *what);
 /* Copies column col as text into dst (truncating; NULL reads as ""). */
 void store_col_text(sqlite3_stmt *s, int col, char *dst, size_t size);

@@ -388,8 +388,7 @@ enum mf_rc store_enrollment_probable(struct store *st, const char *mailbox, int6
                                      struct store_enrollment *out, struct mf_err *err)
 {
     sqlite3_stmt *s = store_lazy(st, L_ENROLL_PROBABLE,
-        "SELECT e.id, e.campaign_id, e.lead_id, e.mailbox, e.next_step, e.next_due, e.state,"
-        " e.reason, e.thread_id, e.thread_subject, e.last_message_id FROM enrollments e"
+        "SELECT " ENROLL_COLS " FROM enrollments e"
         " WHERE e.lead_id = ?2 AND e.mailbox = ?1 AND EXISTS (SELECT 1 FROM outbox o"
         " WHERE o.enrollment_id = e.id AND o.state IN ('sent','unknown'))"
         " ORDER BY e.id DESC LIMIT 1", err);
@@ -400,18 +399,7 @@ enum mf_rc store_enrollment_probable(struct store *st, const char *mailbox, int6
     int rc = sqlite3_step(s);
     enum mf_rc ret = MF_OK;
     if (rc == SQLITE_ROW) {
-        memset(out, 0, sizeof *out);
-        out->id = sqlite3_column_int64(s, 0);
-        out->campaign_id = sqlite3_column_int64(s, 1);
-        out->lead_id = sqlite3_column_int64(s, 2);
-        store_col_text(s, 3, out->mailbox, sizeof out->mailbox);
-        out->next_step = sqlite3_column_int(s, 4);
-        out->next_due = sqlite3_column_int64(s, 5);
-        store_col_text(s, 6, out->state, sizeof out->state);
-        store_col_text(s, 7, out->reason, sizeof out->reason);
-        store_col_text(s, 8, out->thread_id, sizeof out->thread_id);
-        store_col_text(s, 9, out->thread_subject, sizeof out->thread_subject);
-        store_col_text(s, 10, out->last_message_id, sizeof out->last_message_id);
+        store_row_to_enrollment(s, out);
     } else if (rc == SQLITE_DONE) {
         ret = mf_err_set(err, MF_ENOTFOUND, MF_LAYER_LOCAL, "no enrollment");
     } else {
