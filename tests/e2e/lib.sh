@@ -50,6 +50,19 @@ fail() {
   printf 'FAIL %s: %s\n--- output ---\n%s\n--------------\n' "$1" "$2" "$out"
 }
 
+# CI as tests/peers/peers.sh reads it: CI=true or CI=1.
+under_ci() { [ "${CI:-}" = true ] || [ "${CI:-}" = 1 ]; }
+
+# skip_peer NAME WHY: a part cannot run because a peer is not running. A
+# skip on a laptop; under CI every peer must run, so it is a failure.
+skip_peer() {
+  echo "SKIP $1: $2"
+  if under_ci; then
+    out=''
+    fail "$1" "under CI every peer must run: $2"
+  fi
+}
+
 ok() {
   passed=$((passed + 1))
   printf 'PASS %s\n' "$1"

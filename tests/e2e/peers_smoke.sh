@@ -28,7 +28,7 @@ bad() {
   fail=$((fail + 1))
 }
 skipped() {
-  if [ "${CI:-}" = true ]; then bad "$1 (peer skipped, CI=true)"; else echo "SKIP  $1"; skip=$((skip + 1)); fi
+  if [ "${CI:-}" = true ] || [ "${CI:-}" = 1 ]; then bad "$1 (peer skipped, CI=$CI)"; else echo "SKIP  $1"; skip=$((skip + 1)); fi
 }
 ready() { [[ " $MF_PEERS_READY " == *" $1 "* ]]; }
 
