@@ -116,6 +116,11 @@ struct event_base;
  * check their stop flag between calls). */
 void cli_pump(struct event_base *base, int ms);
 
+/* A whole decimal number in [lo, hi] (no sign tricks, no trailing text, no
+ * overflow); false otherwise and *out is left alone. s may be NULL. */
+bool cli_long_arg(const char *s, long lo, long hi, long *out);
+bool cli_int_arg(const char *s, int lo, int hi, int *out);
+
 /* Reads a whole stream into a malloc'd buffer (NUL-terminated); with
  * dot_ends, a line holding a single '.' ends the input (sendmail without
  * -i). NULL on error (printed). */

@@ -663,3 +663,25 @@ void cli_pump(struct event_base *base, int ms)
     event_base_loopexit(base, &tv);
     event_base_dispatch(base);
 }
+
+bool cli_long_arg(const char *s, long lo, long hi, long *out)
+{
+    if (!s || !*s)
+        return false;
+    char *end = NULL;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (errno || *end || v < lo || v > hi)
+        return false;
+    *out = v;
+    return true;
+}
+
+bool cli_int_arg(const char *s, int lo, int hi, int *out)
+{
+    long v;
+    if (!cli_long_arg(s, lo, hi, &v))
+        return false;
+    *out = (int)v;
+    return true;
+}

@@ -108,23 +108,13 @@ static int save_mailbox(struct store *st, const struct store_account *a,
                ? CLI_OK : CLI_DATAERR;
 }
 
-static bool parse_int(const char *s, int lo, int hi, int *out)
-{
-    char *end;
-    long v = strtol(s, &end, 10);
-    if (!*s || *end || v < lo || v > hi)
-        return false;
-    *out = (int)v;
-    return true;
-}
-
 static int mailbox_add(const struct cli_global *g, int argc, char **argv)
 {
     struct mb_defaults d = {.daily_cap = 50, .ramp_start = 5, .ramp_days = 14};
     const char *name = NULL;
     for (int i = 1; i < argc; i++) {
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
-        if (!strcmp(argv[i], "--daily-cap") && v && parse_int(v, 0, 100000, &d.daily_cap))
+        if (!strcmp(argv[i], "--daily-cap") && v && cli_int_arg(v, 0, 100000, &d.daily_cap))
             i++;
         else if (!strcmp(argv[i], "--ramp") && v &&
                  sscanf(v, "%d:%d", &d.ramp_start, &d.ramp_days) == 2 && d.ramp_start >= 0 &&
@@ -138,7 +128,7 @@ static int mailbox_add(const struct cli_global *g, int argc, char **argv)
             d.tenant = argv[++i];
         else if (!strcmp(argv[i], "--imap-host") && v)
             d.imap_host = argv[++i];
-        else if (!strcmp(argv[i], "--imap-port") && v && parse_int(v, 1, 65535, &d.imap_port))
+        else if (!strcmp(argv[i], "--imap-port") && v && cli_int_arg(v, 1, 65535, &d.imap_port))
             i++;
         else if (!strcmp(argv[i], "--imap-security") && v && security_ok(v))
             d.imap_security = argv[++i];
@@ -253,7 +243,7 @@ static int on_row(void *ctx, long line, size_t n, const char *const *v)
     }
     const char *sec = val(im, n, v, C_SECURITY);
     int port = 0;
-    if (val(im, n, v, C_PORT) && !parse_int(val(im, n, v, C_PORT), 1, 65535, &port)) {
+    if (val(im, n, v, C_PORT) && !cli_int_arg(val(im, n, v, C_PORT), 1, 65535, &port)) {
         reject(im, line, "port is not 1..65535");
         return 0;
     }
@@ -272,16 +262,16 @@ static int on_row(void *ctx, long line, size_t n, const char *const *v)
     snprintf(a.auth, sizeof a.auth, "auto");
     struct mb_defaults d = {.daily_cap = 50, .ramp_start = 5, .ramp_days = 14,
                             .timezone = val(im, n, v, C_TZ), .tenant = val(im, n, v, C_TENANT)};
-    if ((val(im, n, v, C_CAP) && !parse_int(val(im, n, v, C_CAP), 0, 100000, &d.daily_cap)) ||
+    if ((val(im, n, v, C_CAP) && !cli_int_arg(val(im, n, v, C_CAP), 0, 100000, &d.daily_cap)) ||
         (val(im, n, v, C_RAMP_START) &&
-         !parse_int(val(im, n, v, C_RAMP_START), 0, 100000, &d.ramp_start)) ||
-        (val(im, n, v, C_RAMP_DAYS) && !parse_int(val(im, n, v, C_RAMP_DAYS), 0, 365, &d.ramp_days))) {
+         !cli_int_arg(val(im, n, v, C_RAMP_START), 0, 100000, &d.ramp_start)) ||
+        (val(im, n, v, C_RAMP_DAYS) && !cli_int_arg(val(im, n, v, C_RAMP_DAYS), 0, 365, &d.ramp_days))) {
         reject(im, line, "daily_cap, ramp_start or ramp_days is not a number in range");
         return 0;
     }
     d.imap_host = val(im, n, v, C_IMAP_HOST);
     d.imap_security = val(im, n, v, C_IMAP_SECURITY);
-    if ((val(im, n, v, C_IMAP_PORT) && !parse_int(val(im, n, v, C_IMAP_PORT), 1, 65535,
+    if ((val(im, n, v, C_IMAP_PORT) && !cli_int_arg(val(im, n, v, C_IMAP_PORT), 1, 65535,
                                                   &d.imap_port)) ||
         (d.imap_security && !security_ok(d.imap_security)) ||
         ((d.imap_port || d.imap_security) && !d.imap_host)) {
@@ -386,7 +376,7 @@ int cmd_mailbox(const struct cli_global *g, int argc, char **argv)
     } else if (!strcmp(sub, "tenant") && argc == 5 &&
                !strcmp(argv[3], "--daily-external-cap") && (st = cli_open_store(g))) {
         int cap = 0;
-        rc = parse_int(argv[4], 0, 10000000, &cap) &&
+        rc = cli_int_arg(argv[4], 0, 10000000, &cap) &&
                      store_tenant_put(st, argv[2], cap, &e) == MF_OK ? CLI_OK : CLI_USAGE;
     } else {
         fprintf(stderr, "mailfleet: mailbox: bad arguments\n%s", usage);

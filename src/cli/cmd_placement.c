@@ -94,16 +94,6 @@ struct run_opts {
     int64_t run_id;
 };
 
-static bool int_arg(const char *v, long lo, long hi, long *out)
-{
-    char *end = NULL;
-    long n = v ? strtol(v, &end, 10) : 0;
-    if (!v || end == v || *end || n < lo || n > hi)
-        return false;
-    *out = n;
-    return true;
-}
-
 /* -1: go on; else the exit status. */
 static int parse(int argc, char **argv, bool report, struct run_opts *o)
 {
@@ -114,15 +104,15 @@ static int parse(int argc, char **argv, bool report, struct run_opts *o)
             o->from[o->nfrom++] = argv[++i];
         else if (!report && !strcmp(a, "--seed") && v && o->nseed < MAX_NAMED)
             o->seed[o->nseed++] = argv[++i];
-        else if (!report && !strcmp(a, "--wait") && int_arg(v, 5, 86400, &n))
+        else if (!report && !strcmp(a, "--wait") && cli_long_arg(v, 5, 86400, &n))
             o->wait_s = (int)n, i++;
-        else if (!report && !strcmp(a, "--pause-below") && int_arg(v, 0, 100, &n))
+        else if (!report && !strcmp(a, "--pause-below") && cli_long_arg(v, 0, 100, &n))
             o->pause_below = (int)n, i++;
         else if (!report && !strcmp(a, "--cafile") && v)
             o->cafile = argv[++i];
         else if (!report && !strcmp(a, "--insecure"))
             o->insecure = true;
-        else if (report && !strcmp(a, "--run") && int_arg(v, 1, 1000000000L, &n))
+        else if (report && !strcmp(a, "--run") && cli_long_arg(v, 1, 1000000000L, &n))
             o->run_id = n, i++;
         else if (!strcmp(a, "--json"))
             o->json = true;

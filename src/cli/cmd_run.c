@@ -213,7 +213,7 @@ int cmd_run(const struct cli_global *g, int argc, char **argv)
     int poll = 0, batch = 0;
     const char *cafile = NULL;
     double speed = 1;
-    long for_s = 0;
+    long for_s = 0, speed_n = 1;
     for (int i = 1; i < argc; i++) {
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!strcmp(argv[i], "--until-idle"))
@@ -226,19 +226,21 @@ int cmd_run(const struct cli_global *g, int argc, char **argv)
             no_sync = true;
         else if (!strcmp(argv[i], "--no-placement"))
             no_placement = true;
-        else if (!strcmp(argv[i], "--poll") && v && (poll = atoi(v)) >= 5 && poll <= 1500)
+        else if (!strcmp(argv[i], "--poll") && cli_int_arg(v, 5, 1500, &poll))
             i++;
-        else if (!strcmp(argv[i], "--batch") && v && (batch = atoi(v)) >= 1 && batch <= 10000)
+        else if (!strcmp(argv[i], "--batch") && cli_int_arg(v, 1, 10000, &batch))
             i++;
         else if (!strcmp(argv[i], "--cafile") && v)
             cafile = argv[++i];
-        else if (!strcmp(argv[i], "--for") && v && (for_s = strtol(v, NULL, 10)) > 0)
+        else if (!strcmp(argv[i], "--for") && cli_long_arg(v, 1, 366L * 86400, &for_s))
             i++;
-        else if (!strcmp(argv[i], "--clock-speed") && v && (speed = strtod(v, NULL)) >= 1 &&
-                 speed <= 1e6)
-            i++;
+        else if (!strcmp(argv[i], "--clock-speed") && cli_long_arg(v, 1, 1000000, &speed_n))
+            speed = (double)speed_n, i++;
         else {
             bool help = !strcmp(argv[i], "--help") || !strcmp(argv[i], "-h");
+            if (!help)
+                fprintf(stderr, "mailfleet: run: bad or unknown option \"%s\" (or a value out "
+                        "of range)\n", argv[i]);
             fputs(run_usage, help ? stdout : stderr);
             return help ? CLI_OK : CLI_USAGE;
         }
@@ -466,9 +468,8 @@ static int plan_line(void *ctx, const struct plan_send *s)
 int cmd_plan(const struct cli_global *g, int argc, char **argv)
 {
     long hours = 24;
-    if (argc == 3 && !strcmp(argv[1], "--hours"))
-        hours = strtol(argv[2], NULL, 10);
-    if ((argc != 1 && argc != 3) || hours < 1 || hours > 24 * 31) {
+    if ((argc != 1 && argc != 3) ||
+        (argc == 3 && (strcmp(argv[1], "--hours") || !cli_long_arg(argv[2], 1, 24 * 31, &hours)))) {
         fputs("usage: mailfleet plan [--hours N]\n\nShows what `mailfleet run` would send "
               "in the next N hours (default 24), by which mailbox, when: the engine's "
               "decisions (every limit, ramp, window, gap, rotation and follow-up) are "

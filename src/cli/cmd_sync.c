@@ -99,7 +99,7 @@ static int parse_sync(int argc, char **argv, struct sync_opts *o)
             o->insecure = true;
         else if (!strcmp(argv[i], "--cafile") && v)
             o->cafile = argv[++i];
-        else if (!strcmp(argv[i], "--poll") && v && (o->poll = atoi(v)) >= 5 && o->poll <= 1500)
+        else if (!strcmp(argv[i], "--poll") && cli_int_arg(v, 5, 1500, &o->poll))
             i++;
         else if (argv[i][0] != '-')
             o->only[o->nonly++] = argv[i];
@@ -244,12 +244,11 @@ int cmd_inbox(const struct cli_global *g, int argc, char **argv)
     for (int i = 1; i < argc; i++) {
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
         int64_t d = 0;
-        char *end = NULL;
         if (!strcmp(argv[i], "--all"))
             all = true;
         else if (!strcmp(argv[i], "--json"))
             json = true;
-        else if (!strcmp(argv[i], "--limit") && v && (limit = strtol(v, &end, 10)) >= 0 && !*end)
+        else if (!strcmp(argv[i], "--limit") && cli_long_arg(v, 0, 1000000000L, &limit))
             i++;
         else if (!strcmp(argv[i], "--since") && v && parse_duration(v, &d)) {
             since = mf_wall_seconds() - d;
