@@ -66,6 +66,8 @@ bool cls_msgid(char dst[CLASSIFY_ID_SIZE], const char *id);
  * start within text[0..len), unfolded. */
 bool cls_msgid_in_headers(char dst[CLASSIFY_ID_SIZE], const char *text, size_t len);
 
+/* The line at p (without its CR LF) and, in *next, where the next starts. */
+size_t cls_line_at(const char *p, const char *end, const char **next);
 /* Up to CLS_FIRST_LINES non-blank lines of a body, before anything that
  * starts a quote or a signature; each cleaned and ASCII-lowercased. */
 size_t cls_first_lines(const char *text, size_t len,
