@@ -28,6 +28,11 @@ void store_row_to_enrollment(sqlite3_stmt *s, struct store_enrollment *e)
     store_col_text(s, 10, e->last_message_id, sizeof e->last_message_id);
 }
 
+void store_row_enrollment(sqlite3_stmt *s, void *out)
+{
+    store_row_to_enrollment(s, out);
+}
+
 enum mf_rc store_enroll(struct store *st, int64_t campaign_id, int64_t lead_id,
                         int64_t due, bool *inserted, struct mf_err *err)
 {
@@ -107,17 +112,11 @@ enum mf_rc store_enrollment_get(struct store *st, int64_t id, struct store_enrol
     if (!s)
         return MF_ESTORE;
     INT(s, 1, id);
-    int rc = sqlite3_step(s);
-    enum mf_rc ret = MF_OK;
-    if (rc == SQLITE_ROW)
-        store_row_to_enrollment(s, out);
-    else if (rc == SQLITE_DONE)
-        ret = mf_err_set(err, MF_ENOTFOUND, MF_LAYER_LOCAL, "no enrollment %lld",
-                         (long long)id);
-    else
-        ret = store_db_error(st, err, "reading the enrollment");
-    sqlite3_reset(s);
-    return ret;
+    enum mf_rc rc = store_step_row(st, s, store_row_enrollment, out, "reading the enrollment",
+                                   err);
+    if (rc == MF_ENOTFOUND)
+        mf_err_set(err, MF_ENOTFOUND, MF_LAYER_LOCAL, "no enrollment %lld", (long long)id);
+    return rc;
 }
 
 enum mf_rc store_enrollment_update(struct store *st, const struct store_enrollment *e,

@@ -64,6 +64,14 @@ enum mf_rc store_done_or(struct store *st, sqlite3_stmt *s, const char *what,
 enum mf_rc store_step_int64(struct store *st, sqlite3_stmt *s, int64_t *out,
                             const char *what, struct mf_err *err);
 
+/* Steps a bound statement that returns at most one row: fill(s, out) reads
+ * it. MF_OK, MF_ENOTFOUND (no row; err untouched: the caller says what is
+ * missing), MF_ESTORE (err says what failed while doing `what`). Resets. */
+typedef void (*store_row_fn)(sqlite3_stmt *s, void *out);
+enum mf_rc store_step_row(struct store *st, sqlite3_stmt *s, store_row_fn fill, void *out,
+                          const char *what, struct mf_err *err);
+void store_row_enrollment(sqlite3_stmt *s, void *out); /* store_row_to_enrollment */
+
 /* Binding shorthands for the engine's statements. */
 #define STORE_TEXT(s, i, v) sqlite3_bind_text(s, i, v, -1, SQLITE_STATIC)
 #define STORE_INT(s, i, v) sqlite3_bind_int64(s, i, (sqlite3_int64)(v))

@@ -62,6 +62,19 @@ enum mf_rc store_step_int64(struct store *st, sqlite3_stmt *s, int64_t *out,
     return rc == SQLITE_ROW || rc == SQLITE_DONE ? MF_OK : store_db_error(st, err, what);
 }
 
+enum mf_rc store_step_row(struct store *st, sqlite3_stmt *s, store_row_fn fill, void *out,
+                          const char *what, struct mf_err *err)
+{
+    int rc = sqlite3_step(s);
+    if (rc == SQLITE_ROW)
+        fill(s, out);
+    enum mf_rc ret = rc == SQLITE_ROW    ? MF_OK
+                     : rc == SQLITE_DONE ? MF_ENOTFOUND
+                                         : store_db_error(st, err, what);
+    sqlite3_reset(s);
+    return ret;
+}
+
 enum mf_rc store_done_or(struct store *st, sqlite3_stmt *s, const char *what,
                          struct mf_err *err)
 {

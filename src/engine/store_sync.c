@@ -30,8 +30,9 @@ enum mf_rc store_imap_put(struct store *st, const struct store_imap *m, struct m
 
 #define IMAP_COLS "mailbox, host, port, security, synced_at, sync_error, error_at"
 
-static void row_to_imap(sqlite3_stmt *s, struct store_imap *m)
+static void row_to_imap(sqlite3_stmt *s, void *out)
 {
+    struct store_imap *m = out;
     memset(m, 0, sizeof *m);
     store_col_text(s, 0, m->mailbox, sizeof m->mailbox);
     store_col_text(s, 1, m->host, sizeof m->host);
@@ -50,17 +51,11 @@ enum mf_rc store_imap_get(struct store *st, const char *mailbox, struct store_im
     if (!s)
         return MF_ESTORE;
     TEXT(s, 1, mailbox);
-    int rc = sqlite3_step(s);
-    enum mf_rc ret = MF_OK;
-    if (rc == SQLITE_ROW)
-        row_to_imap(s, out);
-    else if (rc == SQLITE_DONE)
-        ret = mf_err_set(err, MF_ENOTFOUND, MF_LAYER_LOCAL,
-                         "mailbox %s has no IMAP server", mailbox);
-    else
-        ret = store_db_error(st, err, "reading the mailbox's IMAP server");
-    sqlite3_reset(s);
-    return ret;
+    enum mf_rc rc = store_step_row(st, s, row_to_imap, out,
+                                   "reading the mailbox's IMAP server", err);
+    if (rc == MF_ENOTFOUND)
+        mf_err_set(err, MF_ENOTFOUND, MF_LAYER_LOCAL, "mailbox %s has no IMAP server", mailbox);
+    return rc;
 }
 
 enum mf_rc store_imap_list(struct store *st, store_imap_cb cb, void *ctx, struct mf_err *err)
@@ -210,8 +205,9 @@ enum mf_rc store_event_exists(struct store *st, const char *source_key, bool *ex
 #define EVENT_FROM " FROM events v LEFT JOIN leads l ON l.id = v.lead_id" \
     " LEFT JOIN campaigns c ON c.id = v.campaign_id"
 
-static void row_to_event(sqlite3_stmt *s, struct store_event *ev)
+static void row_to_event(sqlite3_stmt *s, void *out)
 {
+    struct store_event *ev = out;
     memset(ev, 0, sizeof *ev);
     ev->id = sqlite3_column_int64(s, 0);
     ev->at = sqlite3_column_int64(s, 1);
@@ -239,16 +235,10 @@ enum mf_rc store_event_get(struct store *st, int64_t id, struct store_event *out
     if (!s)
         return MF_ESTORE;
     INT(s, 1, id);
-    int rc = sqlite3_step(s);
-    enum mf_rc ret = MF_OK;
-    if (rc == SQLITE_ROW)
-        row_to_event(s, out);
-    else if (rc == SQLITE_DONE)
-        ret = mf_err_set(err, MF_ENOTFOUND, MF_LAYER_LOCAL, "no event %" PRId64, id);
-    else
-        ret = store_db_error(st, err, "reading the event");
-    sqlite3_reset(s);
-    return ret;
+    enum mf_rc rc = store_step_row(st, s, row_to_event, out, "reading the event", err);
+    if (rc == MF_ENOTFOUND)
+        mf_err_set(err, MF_ENOTFOUND, MF_LAYER_LOCAL, "no event %" PRId64, id);
+    return rc;
 }
 
 enum mf_rc store_event_raw(struct store *st, int64_t id, char **raw, size_t *len,
@@ -396,17 +386,27 @@ enum mf_rc store_enrollment_probable(struct store *st, const char *mailbox, int6
         return MF_ESTORE;
     TEXT(s, 1, mailbox);
     INT(s, 2, lead_id);
-    int rc = sqlite3_step(s);
-    enum mf_rc ret = MF_OK;
-    if (rc == SQLITE_ROW) {
-        store_row_to_enrollment(s, out);
-    } else if (rc == SQLITE_DONE) {
-        ret = mf_err_set(err, MF_ENOTFOUND, MF_LAYER_LOCAL, "no enrollment");
-    } else {
-        ret = store_db_error(st, err, "reading the enrollment");
-    }
-    sqlite3_reset(s);
-    return ret;
+    enum mf_rc rc = store_step_row(st, s, store_row_enrollment, out, "reading the enrollment",
+                                   err);
+    if (rc == MF_ENOTFOUND)
+        mf_err_set(err, MF_ENOTFOUND, MF_LAYER_LOCAL, "no enrollment");
+    return rc;
+}
+
+/* The outbox columns store_outbox_latest_to reads (raw stays out). */
+static void row_to_sent(sqlite3_stmt *s, void *out)
+{
+    struct store_outbox *o = out;
+    memset(o, 0, sizeof *o);
+    o->id = sqlite3_column_int64(s, 0);
+    o->enrollment_id = sqlite3_column_int64(s, 1);
+    o->step = sqlite3_column_int(s, 2);
+    store_col_text(s, 3, o->mailbox, sizeof o->mailbox);
+    store_col_text(s, 4, o->message_id, sizeof o->message_id);
+    store_col_text(s, 5, o->sender, sizeof o->sender);
+    store_col_text(s, 6, o->rcpt, sizeof o->rcpt);
+    store_col_text(s, 7, o->subject, sizeof o->subject);
+    store_col_text(s, 8, o->state, sizeof o->state);
 }
 
 enum mf_rc store_outbox_latest_to(struct store *st, const char *mailbox, const char *rcpt,
@@ -420,26 +420,10 @@ enum mf_rc store_outbox_latest_to(struct store *st, const char *mailbox, const c
         return MF_ESTORE;
     TEXT(s, 1, mailbox);
     TEXT(s, 2, rcpt);
-    int rc = sqlite3_step(s);
-    enum mf_rc ret = MF_OK;
-    if (rc == SQLITE_ROW) {
-        memset(out, 0, sizeof *out);
-        out->id = sqlite3_column_int64(s, 0);
-        out->enrollment_id = sqlite3_column_int64(s, 1);
-        out->step = sqlite3_column_int(s, 2);
-        store_col_text(s, 3, out->mailbox, sizeof out->mailbox);
-        store_col_text(s, 4, out->message_id, sizeof out->message_id);
-        store_col_text(s, 5, out->sender, sizeof out->sender);
-        store_col_text(s, 6, out->rcpt, sizeof out->rcpt);
-        store_col_text(s, 7, out->subject, sizeof out->subject);
-        store_col_text(s, 8, out->state, sizeof out->state);
-    } else if (rc == SQLITE_DONE) {
-        ret = mf_err_set(err, MF_ENOTFOUND, MF_LAYER_LOCAL, "nothing sent to %s", rcpt);
-    } else {
-        ret = store_db_error(st, err, "reading the outbox");
-    }
-    sqlite3_reset(s);
-    return ret;
+    enum mf_rc rc = store_step_row(st, s, row_to_sent, out, "reading the outbox", err);
+    if (rc == MF_ENOTFOUND)
+        mf_err_set(err, MF_ENOTFOUND, MF_LAYER_LOCAL, "nothing sent to %s", rcpt);
+    return rc;
 }
 
 enum mf_rc store_enrollments_stop_domain(struct store *st, int64_t campaign_id,
