@@ -1,6 +1,7 @@
 #include "net/conn.h"
 
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <errno.h>
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
@@ -40,6 +41,33 @@ static void openssl_reason(char *buf, size_t size, unsigned long e)
     snprintf(buf, size, "%s", r ? r : "unknown TLS error");
 }
 
+/* True when the system's CA directory is hashed (c_rehash, as Debian's
+ * update-ca-certificates leaves it) and no SSL_CERT_FILE asks for a bundle:
+ * then OpenSSL reads just the certificates a handshake needs, on demand,
+ * instead of parsing the whole bundle (~25 ms) before every run. */
+static bool hashed_dir_only(void)
+{
+    if (getenv(X509_get_default_cert_file_env()))
+        return false;
+    const char *dir = getenv(X509_get_default_cert_dir_env());
+    if (!dir || !*dir)
+        dir = X509_get_default_cert_dir();
+    if (strchr(dir, ':')) /* a list: let OpenSSL walk it with the file too */
+        return false;
+    DIR *d = opendir(dir);
+    if (!d)
+        return false;
+    bool hashed = false;
+    struct dirent *de;
+    while (!hashed && (de = readdir(d))) {
+        const char *n = de->d_name;
+        hashed = strlen(n) >= 10 && strspn(n, "0123456789abcdef") == 8 && n[8] == '.' &&
+                 strspn(n + 9, "0123456789") == strlen(n + 9);
+    }
+    closedir(d);
+    return hashed;
+}
+
 SSL_CTX *conn_tls_ctx_new(const char *cafile, bool insecure, int min_tls,
                           struct mf_err *err)
 {
@@ -52,8 +80,9 @@ SSL_CTX *conn_tls_ctx_new(const char *cafile, bool insecure, int min_tls,
     /* A peer that closes without close_notify is normal for mail servers
      * after QUIT; the protocol layer decides whether an EOF was clean. */
     SSL_CTX_set_options(ctx, SSL_OP_IGNORE_UNEXPECTED_EOF);
-    int ok = cafile ? SSL_CTX_load_verify_locations(ctx, cafile, NULL)
-                    : SSL_CTX_set_default_verify_paths(ctx);
+    int ok = cafile          ? SSL_CTX_load_verify_locations(ctx, cafile, NULL)
+             : hashed_dir_only() ? SSL_CTX_set_default_verify_dir(ctx)
+                                 : SSL_CTX_set_default_verify_paths(ctx);
     if (!ok) {
         char why[160];
         openssl_reason(why, sizeof why, ERR_get_error());
