@@ -495,8 +495,12 @@ enum mf_rc engine_run(struct engine *e, int64_t until, bool stop_when_idle,
             break;
         if (rc == MF_OK && !e->cfg.simulate)
             pump(e, queued ? 20 : 100);
+        if (e->base) /* a loopbreak can end the turn before the commit event */
+            engine_group_commit(e);
     }
     while (e->drives > 0 && e->base) /* SIGTERM: what is in flight finishes */
         event_base_loop(e->base, EVLOOP_ONCE);
+    if (e->base)
+        engine_group_commit(e);
     return rc;
 }

@@ -306,6 +306,8 @@ void engine_apply(struct engine *e, int64_t outbox_id, const struct engine_outco
     }
     char what[600];
     describe(&o->err, what, sizeof what);
+    if (engine_group(e, &err) != MF_OK) /* then a transaction of its own */
+        mf_err_clear(&err);
     enum mf_rc rc = store_begin(st, &err);
     if (rc == MF_OK) {
         if (o->ok)

@@ -35,6 +35,7 @@ struct engine {
     struct dns *dns;
     SSL_CTX *tls;
     int drives;                   /* connections open now */
+    struct event *commit_ev;      /* commits the group after this loop turn */
     uint32_t rnd_state;
 };
 
@@ -52,6 +53,15 @@ int engine_send_connections(struct engine *e, const char *mailbox);
 /* Starts connections for queued mail (engine_send.c); false on a setup error. */
 enum mf_rc engine_send_start(struct engine *e, struct mf_err *err);
 void engine_send_close(struct engine *e);
+/* Group commit. Inside the event loop the outcomes and data-sent marks of
+ * all the messages in flight go into one store transaction (store_group_open)
+ * committed once every ready callback of the turn has run, and before the
+ * final dots those marks guard leave. engine_group joins it (opening it and
+ * scheduling the commit); without an event loop it does nothing and each
+ * write commits on its own. engine_group_commit commits now and releases the
+ * held dots, or, when the commit fails, ends those connections unsent. */
+enum mf_rc engine_group(struct engine *e, struct mf_err *err);
+void engine_group_commit(struct engine *e);
 /* Makes the event loop, resolver and TLS context on first use. */
 enum mf_rc engine_send_env(struct engine *e, struct mf_err *err);
 

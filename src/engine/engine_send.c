@@ -1,7 +1,9 @@
 /* engine: the SMTP side. One connection per busy mailbox (up to its
  * connection limit), its queued messages pipelined over it, each outcome
  * applied as it arrives; the outbox row moves to `sending` before MAIL FROM
- * and to `data_sent` just before the final dot. */
+ * and to `data_sent` before the final dot, which waits for that mark's
+ * commit: one commit per turn of the event loop for every connection (see
+ * engine_group). */
 #include <event2/event.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,7 +27,8 @@ struct job {
     char sender[320], rcpt[320];
     char *raw;
     size_t len;
-    bool submitted, done;
+    bool dot_held;              /* data_sent written, the commit not yet made */
+    bool done;
     struct engine_outcome out;
 };
 
@@ -37,10 +40,17 @@ struct link {
     size_t njobs;
     char *secret;
     struct sasl_creds creds;
+    bool held;                  /* output waits for the group commit */
+    bool unrecorded;            /* a data_sent mark failed: never send the dot */
     struct link *next;
 };
 
 static struct link *links; /* open connections; one engine per process */
+
+/* How long the first write of a group may wait for the others: short
+ * beside any network round trip, long enough for the replies of the other
+ * connections to come in. */
+#define GROUP_WAIT_US 2000
 
 int engine_send_connections(struct engine *e, const char *mailbox)
 {
@@ -103,18 +113,47 @@ static void on_event(void *ctx, const struct smtp_event *ev)
     }
 }
 
+/* True when no connection of e waits for the server: each one holds its
+ * final dot for the commit, or has nothing left in flight. Committing then
+ * loses no time, and lets the connections' next replies arrive together. */
+static bool all_held(struct engine *e)
+{
+    for (struct link *l = links; l; l = l->next) {
+        if (l->e != e || l->held)
+            continue;
+        for (size_t i = 0; i < l->njobs; i++)
+            if (!l->jobs[i].done)
+                return false;
+    }
+    return true;
+}
+
 static void on_data_end(void *ctx, const struct smtp_msg *m)
 {
     struct link *l = ctx;
     struct job *j = job_of(l, m);
     if (!j)
         return;
-    j->out.data_end = true;
-    /* committed before the dot can leave: a crash from here on is "unknown" */
+    struct store *st = l->e->cfg.st;
     struct mf_err err;
-    if (store_outbox_set_state(l->e->cfg.st, j->outbox_id, "data_sent", NULL, false, &err) !=
-        MF_OK)
-        engine_note(l->e, "could not record data_sent: %s", err.detail);
+    mf_err_clear(&err);
+    bool grouped = engine_group(l->e, &err) == MF_OK && store_group_active(st);
+    mf_err_clear(&err);
+    if (store_outbox_set_state(st, j->outbox_id, "data_sent", NULL, false, &err) != MF_OK) {
+        engine_note(l->e, "could not record data_sent: %s; the message is not sent",
+                    err.detail);
+        l->unrecorded = true;
+    } else if (!grouped) { /* committed on its own: the dot may leave */
+        j->out.data_end = true;
+        return;
+    }
+    /* the dot waits for the group's commit */
+    j->dot_held = true;
+    if (!l->held)
+        smtp_drive_hold(l->drive);
+    l->held = true;
+    if (!grouped || all_held(l->e))
+        event_active(l->e->commit_ev, EV_TIMEOUT, 0);
 }
 
 static void on_done(void *ctx, const struct mf_err *err)
@@ -246,6 +285,62 @@ static enum mf_rc open_link(struct engine *e, const char *mailbox, struct mf_err
     return MF_OK;
 }
 
+enum mf_rc engine_group(struct engine *e, struct mf_err *err)
+{
+    if (!e->commit_ev)
+        return MF_OK;
+    enum mf_rc rc = store_group_open(e->cfg.st, err);
+    /* at the latest GROUP_WAIT_US from now; sooner when every connection
+     * holds a dot (on_data_end) */
+    if (rc == MF_OK && !event_pending(e->commit_ev, EV_TIMEOUT, NULL)) {
+        struct timeval tv = {.tv_sec = 0, .tv_usec = GROUP_WAIT_US};
+        event_add(e->commit_ev, &tv);
+    }
+    return rc;
+}
+
+void engine_group_commit(struct engine *e)
+{
+    if (e->commit_ev)
+        event_del(e->commit_ev);
+    struct mf_err err;
+    mf_err_clear(&err);
+    bool ok = store_group_commit(e->cfg.st, &err) == MF_OK;
+    if (!ok)
+        engine_note(e, "could not commit the store: %s; the messages waiting for their "
+                    "final dot are not sent", err.detail);
+    struct link *next = NULL;
+    for (struct link *l = links; l; l = next) {
+        next = l->next; /* an aborted link frees itself in on_done */
+        if (l->e != e || !l->held)
+            continue;
+        bool send = ok && !l->unrecorded;
+        for (size_t i = 0; i < l->njobs; i++)
+            if (l->jobs[i].dot_held) {
+                l->jobs[i].dot_held = false;
+                l->jobs[i].out.data_end = send;
+            }
+        l->held = false;
+        if (send) {
+            smtp_drive_release(l->drive);
+        } else {
+            struct mf_err why;
+            mf_err_clear(&why);
+            mf_err_set(&why, MF_ESTORE, MF_LAYER_LOCAL,
+                       "the store could not record the message before its final dot: "
+                       "not sent, it stays queued");
+            smtp_drive_abort(l->drive, &why);
+        }
+    }
+}
+
+static void group_commit_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    engine_group_commit(arg);
+}
+
 enum mf_rc engine_send_env(struct engine *e, struct mf_err *err)
 {
     if (e->base)
@@ -253,6 +348,9 @@ enum mf_rc engine_send_env(struct engine *e, struct mf_err *err)
     e->base = event_base_new();
     if (!e->base)
         return mf_err_set(err, MF_ENOMEM, MF_LAYER_INTERNAL, "cannot make an event loop");
+    e->commit_ev = event_new(e->base, -1, 0, group_commit_cb, e);
+    if (!e->commit_ev)
+        return mf_err_set(err, MF_ENOMEM, MF_LAYER_INTERNAL, "cannot make an event");
     e->dns = dns_new(e->base, err);
     if (!e->dns)
         return err->rc;
@@ -313,6 +411,8 @@ enum mf_rc engine_flush(struct engine *e, struct mf_err *err)
     enum mf_rc rc = engine_send_start(e, err);
     while (rc == MF_OK && e->drives > 0)
         event_base_loop(e->base, EVLOOP_ONCE);
+    if (e->base)
+        engine_group_commit(e);
     return rc;
 }
 
@@ -320,6 +420,11 @@ void engine_send_close(struct engine *e)
 {
     while (e->drives > 0 && e->base)
         event_base_loop(e->base, EVLOOP_ONCE);
+    if (e->base)
+        engine_group_commit(e);
+    if (e->commit_ev)
+        event_free(e->commit_ev);
+    e->commit_ev = NULL;
     if (e->tls)
         conn_tls_ctx_free(e->tls);
     if (e->dns)

@@ -73,10 +73,24 @@ typedef int (*store_account_cb)(void *ctx, const struct store_account *a);
 enum mf_rc store_account_list(struct store *st, store_account_cb cb, void *ctx,
                               struct mf_err *err);
 
-/* Explicit transactions (BEGIN IMMEDIATE: one writer at a time). */
+/* Explicit transactions (BEGIN IMMEDIATE: one writer at a time). Inside a
+ * group they are savepoints: store_commit keeps the work for the group's
+ * commit, store_rollback undoes only its own. */
 enum mf_rc store_begin(struct store *st, struct mf_err *err);
 enum mf_rc store_commit(struct store *st, struct mf_err *err);
 void store_rollback(struct store *st);
+
+/* A group transaction: from store_group_open to store_group_commit every
+ * write, with or without store_begin, goes into one transaction, so the
+ * outcomes and data-sent marks of all the messages in flight cost one
+ * commit. The engine opens it in its event callbacks and commits it before
+ * any final dot those marks guard leaves. Opening an open group is a no-op.
+ * store_group_commit commits (or, when a statement in the group failed to
+ * commit its savepoint, rolls back and says so); without an open group it
+ * does nothing. */
+enum mf_rc store_group_open(struct store *st, struct mf_err *err);
+enum mf_rc store_group_commit(struct store *st, struct mf_err *err);
+bool store_group_active(const struct store *st);
 
 /* Facts about the store itself (e.g. auth/secrets' key check). get copies
  * at most cap bytes into out and the full length into *len; MF_ENOTFOUND

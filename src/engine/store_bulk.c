@@ -255,12 +255,14 @@ enum mf_rc store_import_finish(struct store_import *im, bool commit, struct mf_e
 
 enum mf_rc store_read_begin(struct store *st, struct mf_err *err)
 {
+    if (st->group) /* the group's transaction is the snapshot */
+        return MF_OK;
     return exec_sql(st, "BEGIN DEFERRED", "reading the store", err);
 }
 
 void store_read_end(struct store *st)
 {
-    if (!sqlite3_get_autocommit(st->db))
+    if (!st->group && !sqlite3_get_autocommit(st->db))
         sqlite3_exec(st->db, "COMMIT", NULL, NULL, NULL);
 }
 

@@ -46,6 +46,9 @@ struct store {
     sqlite3_stmt *stmt[S_COUNT];
     sqlite3_stmt *lazy[L_COUNT];
     int version;
+    bool group;                 /* a group transaction is open */
+    bool group_failed;          /* ...and a statement or savepoint in it failed */
+    int savepoints;             /* store_begin levels inside the group */
 };
 
 /* The statement for slot id, prepared from sql on first use; NULL (with

@@ -17,11 +17,23 @@ static enum mf_rc exec_simple(struct store *st, const char *sql, struct mf_err *
 
 enum mf_rc store_begin(struct store *st, struct mf_err *err)
 {
-    return exec_simple(st, "BEGIN IMMEDIATE", err);
+    if (!st->group)
+        return exec_simple(st, "BEGIN IMMEDIATE", err);
+    enum mf_rc rc = exec_simple(st, "SAVEPOINT mf_step", err);
+    st->savepoints += rc == MF_OK;
+    return rc;
 }
 
 enum mf_rc store_commit(struct store *st, struct mf_err *err)
 {
+    if (st->group && st->savepoints > 0) {
+        enum mf_rc rc = exec_simple(st, "RELEASE mf_step", err);
+        if (rc != MF_OK)
+            store_rollback(st);
+        else
+            st->savepoints--;
+        return rc;
+    }
     enum mf_rc rc = exec_simple(st, "COMMIT", err);
     if (rc != MF_OK)
         store_rollback(st);
@@ -30,8 +42,54 @@ enum mf_rc store_commit(struct store *st, struct mf_err *err)
 
 void store_rollback(struct store *st)
 {
+    if (st->group) {
+        /* only the caller's own work: the group holds other messages' */
+        if (st->savepoints > 0) {
+            if (sqlite3_exec(st->db, "ROLLBACK TO mf_step; RELEASE mf_step", NULL, NULL,
+                             NULL) != SQLITE_OK)
+                st->group_failed = true;
+            st->savepoints--;
+        }
+        return;
+    }
     if (!sqlite3_get_autocommit(st->db))
         sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
+}
+
+enum mf_rc store_group_open(struct store *st, struct mf_err *err)
+{
+    if (st->group)
+        return MF_OK;
+    enum mf_rc rc = exec_simple(st, "BEGIN IMMEDIATE", err);
+    st->group = rc == MF_OK;
+    st->group_failed = false;
+    st->savepoints = 0;
+    return rc;
+}
+
+bool store_group_active(const struct store *st)
+{
+    return st->group;
+}
+
+enum mf_rc store_group_commit(struct store *st, struct mf_err *err)
+{
+    if (!st->group)
+        return MF_OK;
+    st->group = false;
+    enum mf_rc rc = MF_OK;
+    if (st->group_failed || st->savepoints > 0) {
+        rc = mf_err_set(err, MF_ESTORE, MF_LAYER_LOCAL,
+                        "a step of the grouped transaction could not be undone cleanly; "
+                        "the whole group was rolled back");
+    } else if (!sqlite3_get_autocommit(st->db)) {
+        rc = exec_simple(st, "COMMIT", err);
+    }
+    if (!sqlite3_get_autocommit(st->db))
+        sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
+    st->savepoints = 0;
+    st->group_failed = false;
+    return rc;
 }
 
 sqlite3_stmt *store_lazy(struct store *st, enum lazy_id id, const char *sql,

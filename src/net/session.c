@@ -22,6 +22,7 @@ struct session {
     bool tls_started;
     int busy;
     bool dead;
+    bool held;                    /* output waits for session_release */
 };
 
 static int or_default(int v, int def) { return v > 0 ? v : def; }
@@ -107,9 +108,9 @@ static void pump(struct session *s)
             any = true;
             continue;
         }
-        size_t len;
-        const char *out = s->ops->output(s->core, &len);
-        if (len) {
+        size_t len = 0;
+        const char *out = s->held ? NULL : s->ops->output(s->core, &len);
+        if (out && len) {
             any = true;
             if (conn_write(s->conn, out, len) != MF_OK) {
                 struct mf_err e;
@@ -310,6 +311,29 @@ void session_note_error(struct session *s, const struct mf_err *err)
         s->core_err = *err;
         s->have_core_err = true;
     }
+}
+
+void session_hold(struct session *s)
+{
+    s->held = true;
+}
+
+void session_release(struct session *s)
+{
+    s->held = false;
+    session_kick(s);
+}
+
+void session_abort(struct session *s, const struct mf_err *err)
+{
+    if (s->busy || s->finished || s->dead)
+        return;
+    enter(s);
+    s->held = true; /* not a byte more: what waits must never leave */
+    s->ops->transport_failed(s->core, err);
+    pump(s);
+    finish_core(s, err);
+    leave(s);
 }
 
 void session_kick(struct session *s)

@@ -84,6 +84,14 @@ void session_free(struct session *s);
 void session_set_tls(struct session *s, SSL_CTX *tls);
 /* The adapter changed the core outside a callback (queued work): pump. */
 void session_kick(struct session *s);
+/* Holds the core's output back (it stays queued in the core) until
+ * session_release, which writes it. The engine holds a final dot until the
+ * store has committed the mark that says it may have been sent. */
+void session_hold(struct session *s);
+void session_release(struct session *s);
+/* Ends the session as if the transport had failed with err, writing none
+ * of the held output. Not from inside one of the session's callbacks. */
+void session_abort(struct session *s, const struct mf_err *err);
 /* The core reported the error that ends the session; the first one is
  * kept and handed to on_done. */
 void session_note_error(struct session *s, const struct mf_err *err);

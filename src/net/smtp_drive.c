@@ -137,6 +137,21 @@ void smtp_drive_quit(struct smtp_drive *d)
     session_kick(d->session);
 }
 
+void smtp_drive_hold(struct smtp_drive *d)
+{
+    session_hold(d->session);
+}
+
+void smtp_drive_release(struct smtp_drive *d)
+{
+    session_release(d->session);
+}
+
+void smtp_drive_abort(struct smtp_drive *d, const struct mf_err *err)
+{
+    session_abort(d->session, err);
+}
+
 void smtp_drive_set_tls(struct smtp_drive *d, SSL_CTX *tls)
 {
     session_set_tls(d->session, tls);

@@ -63,6 +63,14 @@ enum mf_rc smtp_drive_submit(struct smtp_drive *d, const struct smtp_msg *m);
 /* QUIT once every queued message is done. */
 void smtp_drive_quit(struct smtp_drive *d);
 
+/* Holds the output (a final dot the store must record first) until
+ * release; abort ends the session with err instead, writing none of it
+ * (on_done follows). Neither from inside the drive's callbacks, except
+ * hold, which on_data_end may call. */
+void smtp_drive_hold(struct smtp_drive *d);
+void smtp_drive_release(struct smtp_drive *d);
+void smtp_drive_abort(struct smtp_drive *d, const struct mf_err *err);
+
 /* The core, for state and capabilities (borrowed). */
 struct smtp *smtp_drive_core(struct smtp_drive *d);
 

@@ -1,6 +1,7 @@
 /* engine/store: schema creation and version, accounts, refusal of foreign
- * files without touching them. */
+ * files without touching them, the engine's group transaction. */
 #include <setjmp.h>
+#include <stdbool.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -119,6 +120,71 @@ static void test_foreign_files_refused_untouched(void **state)
     assert_non_null(strstr(e.detail, "another program"));
 }
 
+static bool meta_is(struct store *st, const char *key, const char *want)
+{
+    char v[64];
+    size_t len = 0;
+    struct mf_err e;
+    if (store_meta_get(st, key, v, sizeof v - 1, &len, &e) != MF_OK)
+        return want == NULL;
+    v[len < sizeof v - 1 ? len : sizeof v - 1] = '\0';
+    return want && strcmp(v, want) == 0;
+}
+
+/* A group holds every write, with or without store_begin, until its commit;
+ * a rolled-back step undoes only itself; another connection sees nothing
+ * before the group commits and everything after. */
+static void test_group_transaction(void **state)
+{
+    (void)state;
+    char p[512];
+    path_of(p, sizeof p, "group.db");
+    struct mf_err e;
+    struct store *st = store_open(p, &e);
+    struct store *other = store_open(p, &e);
+    assert_non_null(st);
+    assert_non_null(other);
+    assert_false(store_group_active(st));
+    assert_int_equal(store_group_commit(st, &e), MF_OK); /* none open: nothing */
+    assert_int_equal(store_group_open(st, &e), MF_OK);
+    assert_int_equal(store_group_open(st, &e), MF_OK); /* already open */
+    assert_true(store_group_active(st));
+    assert_int_equal(store_meta_put(st, "plain", "1", 1, &e), MF_OK);
+    assert_int_equal(store_begin(st, &e), MF_OK);
+    assert_int_equal(store_meta_put(st, "kept", "2", 1, &e), MF_OK);
+    assert_int_equal(store_commit(st, &e), MF_OK);
+    assert_int_equal(store_begin(st, &e), MF_OK);
+    assert_int_equal(store_meta_put(st, "undone", "3", 1, &e), MF_OK);
+    assert_int_equal(store_meta_put(st, "kept", "changed", 7, &e), MF_OK);
+    store_rollback(st);
+    assert_true(store_group_active(st));
+    /* the writer sees its own work; the other connection sees none yet */
+    assert_true(meta_is(st, "plain", "1"));
+    assert_true(meta_is(st, "kept", "2"));
+    assert_true(meta_is(st, "undone", NULL));
+    assert_true(meta_is(other, "plain", NULL));
+    assert_true(meta_is(other, "kept", NULL));
+    assert_int_equal(store_group_commit(st, &e), MF_OK);
+    assert_false(store_group_active(st));
+    assert_true(meta_is(other, "plain", "1"));
+    assert_true(meta_is(other, "kept", "2"));
+    assert_true(meta_is(other, "undone", NULL));
+    /* after the group, store_begin is a transaction of its own again */
+    assert_int_equal(store_begin(st, &e), MF_OK);
+    assert_int_equal(store_meta_put(st, "later", "4", 1, &e), MF_OK);
+    assert_int_equal(store_commit(st, &e), MF_OK);
+    assert_true(meta_is(other, "later", "4"));
+    /* a step left open when the group commits is a bug: all is rolled back */
+    assert_int_equal(store_group_open(st, &e), MF_OK);
+    assert_int_equal(store_meta_put(st, "lost", "5", 1, &e), MF_OK);
+    assert_int_equal(store_begin(st, &e), MF_OK);
+    assert_int_equal(store_group_commit(st, &e), MF_ESTORE);
+    assert_true(meta_is(other, "lost", NULL));
+    assert_true(meta_is(st, "lost", NULL));
+    store_close(other);
+    store_close(st);
+}
+
 static void test_default_path(void **state)
 {
     (void)state;
@@ -142,6 +208,7 @@ int main(void)
         cmocka_unit_test(test_accounts_roundtrip),
         cmocka_unit_test(test_foreign_files_refused_untouched),
         cmocka_unit_test(test_default_path),
+        cmocka_unit_test(test_group_transaction),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
