@@ -5,27 +5,45 @@
 #include <string.h>
 #include <sys/stat.h>
 
-static char loaded[128];
+#define ZONE_MAX 128
 
-bool mf_tz_valid(const char *zone)
+static char loaded[ZONE_MAX];
+
+/* Zone names already looked up, valid or not: the files do not come and go
+ * during a run, and the engine asks once per message. */
+#define KNOWN_SLOTS 32
+static struct {
+    char zone[ZONE_MAX];
+    bool valid;
+} known[KNOWN_SLOTS];
+static unsigned known_next;
+
+static bool zone_file_exists(const char *zone)
 {
-    if (!zone || !*zone || strlen(zone) >= sizeof loaded || zone[0] == '/' ||
-        strstr(zone, "..") || strspn(zone, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
-                                           "0123456789/_+-") != strlen(zone))
-        return false;
-    if (strcmp(zone, "UTC") == 0)
-        return true;
+    for (unsigned i = 0; i < KNOWN_SLOTS; i++)
+        if (known[i].zone[0] && strcmp(known[i].zone, zone) == 0)
+            return known[i].valid;
     char path[256];
     snprintf(path, sizeof path, "/usr/share/zoneinfo/%s", zone);
     struct stat sb;
-    return stat(path, &sb) == 0 && S_ISREG(sb.st_mode);
+    bool valid = stat(path, &sb) == 0 && S_ISREG(sb.st_mode);
+    unsigned slot = known_next++ % KNOWN_SLOTS;
+    snprintf(known[slot].zone, sizeof known[slot].zone, "%s", zone);
+    known[slot].valid = valid;
+    return valid;
 }
 
-static void use_zone(const char *zone)
+bool mf_tz_valid(const char *zone)
 {
-    if (zone && loaded[0] && strcmp(loaded, zone) == 0)
-        return;
-    const char *z = mf_tz_valid(zone) ? zone : "UTC";
+    if (!zone || !*zone || strlen(zone) >= ZONE_MAX || zone[0] == '/' ||
+        strstr(zone, "..") || strspn(zone, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+                                           "0123456789/_+-") != strlen(zone))
+        return false;
+    return strcmp(zone, "UTC") == 0 || zone_file_exists(zone);
+}
+
+static void use_zone(const char *z)
+{
     if (strcmp(loaded, z) == 0)
         return;
     snprintf(loaded, sizeof loaded, "%s", z);
@@ -33,16 +51,54 @@ static void use_zone(const char *zone)
     tzset();
 }
 
+/* The UTC offsets of recent (zone, minute) pairs. Every change of offset
+ * since 1973 falls on a whole minute, so what one second of a minute says
+ * holds for the whole minute; switching TZ, by contrast, makes glibc read
+ * the zone's file again, and the engine's recipients take turns in their
+ * zones. */
+#define MEMO_SINCE 100000000 /* 1973-03-03: Monrovia's 1972 change is not on a minute */
+#define MEMO_SLOTS 64
+static struct {
+    char zone[ZONE_MAX];
+    int64_t minute;
+    long gmtoff;
+    int isdst;
+} memo[MEMO_SLOTS];
+
+static unsigned memo_slot(const char *zone, int64_t minute)
+{
+    unsigned h = (unsigned)minute * 2654435761u;
+    for (const char *p = zone; *p; p++)
+        h = h * 31 + (unsigned char)*p;
+    return h % MEMO_SLOTS;
+}
+
 void mf_tz_local(const char *zone, int64_t t, struct tm *out)
 {
-    use_zone(zone);
+    const char *z = mf_tz_valid(zone) ? zone : "UTC";
+    unsigned slot = memo_slot(z, t / 60);
+    bool memoable = t >= MEMO_SINCE;
+    if (memoable && memo[slot].minute == t / 60 && strcmp(memo[slot].zone, z) == 0) {
+        time_t shifted = (time_t)(t + memo[slot].gmtoff);
+        gmtime_r(&shifted, out);
+        out->tm_gmtoff = memo[slot].gmtoff;
+        out->tm_isdst = memo[slot].isdst;
+        return;
+    }
+    use_zone(z);
     time_t tt = (time_t)t;
     localtime_r(&tt, out);
+    if (memoable) {
+        snprintf(memo[slot].zone, sizeof memo[slot].zone, "%s", z);
+        memo[slot].minute = t / 60;
+        memo[slot].gmtoff = out->tm_gmtoff;
+        memo[slot].isdst = out->tm_isdst;
+    }
 }
 
 int64_t mf_tz_mktime(const char *zone, const struct tm *local)
 {
-    use_zone(zone);
+    use_zone(mf_tz_valid(zone) ? zone : "UTC");
     struct tm copy = *local;
     copy.tm_isdst = -1;
     return (int64_t)mktime(&copy);

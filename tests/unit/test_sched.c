@@ -4,6 +4,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -206,6 +207,48 @@ static void test_business_days(void **state)
     assert_int_equal(later - sat, 2 * DAY - 3600);
 }
 
+/* util/tz remembers offsets per (zone, minute): taking turns between zones
+ * around DST changes (both ways, and Lord Howe's half hour, Kathmandu's
+ * :45, Goose Bay's 00:01 changes of 2000-2010) it must say exactly what
+ * glibc says with the zone loaded afresh. */
+static void test_tz_memo_agrees_with_glibc(void **state)
+{
+    (void)state;
+    static const char *const zones[] = {"Europe/Paris", "America/New_York",
+                                        "Australia/Lord_Howe", "Asia/Kathmandu",
+                                        "America/Goose_Bay", "UTC"};
+    static const int64_t around[] = {1806112800LL, /* 2027-03-28 01:00 UTC, Paris */
+                                     1824861600LL, /* 2027-10-31 01:00 UTC, Paris */
+                                     1807254000LL, /* 2027-04-10 15:00 UTC, Lord Howe */
+                                     1004238060LL, /* 2001-10-28 03:01 UTC, Goose Bay */
+                                     1815000000LL};
+    int checked = 0;
+    for (size_t a = 0; a < sizeof around / sizeof *around; a++)
+        for (int64_t d = -7200; d <= 7200; d += 450) /* every 7.5 min, two hours each way */
+            for (int rep = 0; rep < 2; rep++) /* the second pass is served from memory */
+                for (size_t z = 0; z < sizeof zones / sizeof *zones; z++) {
+                    int64_t t = around[a] + d + rep * 17; /* same minute, another second */
+                    struct tm got, want;
+                    mf_tz_local(zones[z], t, &got);
+                    setenv("TZ", zones[z], 1);
+                    tzset();
+                    time_t tt = (time_t)t;
+                    localtime_r(&tt, &want);
+                    unsetenv("TZ"); /* each call here names another zone than the last */
+                    tzset();
+                    assert_int_equal(got.tm_year, want.tm_year);
+                    assert_int_equal(got.tm_yday, want.tm_yday);
+                    assert_int_equal(got.tm_hour, want.tm_hour);
+                    assert_int_equal(got.tm_min, want.tm_min);
+                    assert_int_equal(got.tm_sec, want.tm_sec);
+                    assert_int_equal(got.tm_wday, want.tm_wday);
+                    assert_int_equal(got.tm_isdst, want.tm_isdst);
+                    assert_int_equal(got.tm_gmtoff, want.tm_gmtoff);
+                    checked++;
+                }
+    assert_int_equal(checked, 5 * 33 * 2 * 6);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -218,6 +261,7 @@ int main(void)
         cmocka_unit_test(test_window_in_zones),
         cmocka_unit_test(test_window_over_dst_change),
         cmocka_unit_test(test_business_days),
+        cmocka_unit_test(test_tz_memo_agrees_with_glibc),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
