@@ -176,15 +176,21 @@ static void on_done(void *ctx, const struct mf_err *err)
     link_free(l);
 }
 
+/* The claimed messages dealt round-robin over the new connections: the
+ * messages in flight at one moment are then neighbours in the outbox and
+ * the enrollments, and a group commit rewrites a few pages, not a few per
+ * connection. */
 struct claim {
-    struct link *l;
-    int limit;
+    struct link **links;
+    int nlinks;
+    int64_t seen;
+    bool oom;
 };
 
 static int claim_cb(void *ctx, const struct store_outbox *o)
 {
     struct claim *c = ctx;
-    struct link *l = c->l;
+    struct link *l = c->links[c->seen++ % c->nlinks];
     struct job *j = &l->jobs[l->njobs];
     memset(j, 0, sizeof *j);
     j->e = l->e;
@@ -192,84 +198,57 @@ static int claim_cb(void *ctx, const struct store_outbox *o)
     snprintf(j->sender, sizeof j->sender, "%s", o->sender);
     snprintf(j->rcpt, sizeof j->rcpt, "%s", o->rcpt);
     j->raw = malloc(o->raw_len + 1);
-    if (!j->raw)
+    if (!j->raw) {
+        c->oom = true;
         return 1;
+    }
     memcpy(j->raw, o->raw, o->raw_len);
     j->len = o->raw_len;
     l->njobs++;
-    return (int)l->njobs >= c->limit;
+    return 0;
 }
 
-static enum mf_rc open_link(struct engine *e, const char *mailbox, struct mf_err *err)
+/* Every claimed message of l ends with err, as a mailbox problem when
+ * auth says so; l is freed. */
+static void fail_link(struct link *l, const struct mf_err *err, bool auth)
 {
-    struct store *st = e->cfg.st;
-    struct store_mailbox mb;
-    struct store_account a;
-    enum mf_rc rc = store_mailbox_get(st, mailbox, &mb, err);
-    if (rc == MF_OK)
-        rc = store_account_get(st, mailbox, &a, err);
-    if (rc != MF_OK)
-        return rc;
-    if (strcmp(mb.status, "active") != 0 || mb.backoff_until > engine_now(e) ||
-        engine_send_connections(e, mailbox) >= mb.max_connections)
-        return MF_OK;
-    struct link *l = calloc(1, sizeof *l);
-    if (!l || !(l->jobs = calloc((size_t)e->cfg.batch, sizeof *l->jobs))) {
-        free(l);
-        return mf_err_set(err, MF_ENOMEM, MF_LAYER_INTERNAL, "out of memory");
+    for (size_t i = 0; i < l->njobs; i++) {
+        l->jobs[i].out.err = *err;
+        if (auth)
+            l->jobs[i].out.err.layer = MF_LAYER_AUTH;
+        finish(l, &l->jobs[i]);
     }
-    l->e = e;
-    snprintf(l->mailbox, sizeof l->mailbox, "%s", mailbox);
-    struct claim c = {.l = l, .limit = e->cfg.batch};
-    rc = store_outbox_by_state(st, "queued", mailbox, e->cfg.batch, claim_cb, &c, err);
-    if (rc == MF_OK && l->njobs) /* before MAIL FROM, in one commit */
-        rc = store_begin(st, err);
-    for (size_t i = 0; rc == MF_OK && i < l->njobs; i++)
-        rc = store_outbox_set_state(st, l->jobs[i].outbox_id, "sending", NULL, false, err);
-    if (l->njobs)
-        rc = rc == MF_OK ? store_commit(st, err) : (store_rollback(st), rc);
-    bool is_token = false;
-    if (rc == MF_OK && l->njobs && a.user[0] && strcasecmp(a.auth, "none") != 0) {
-        if (oauth_account_secret(st, e->cfg.sec, &a, false, &l->secret, &is_token, err) !=
-                MF_OK || !l->secret) {
-            /* no way to sign in: every claimed message is a mailbox problem */
-            for (size_t i = 0; i < l->njobs; i++) {
-                l->jobs[i].out.err = *err;
-                l->jobs[i].out.err.layer = MF_LAYER_AUTH;
-                finish(l, &l->jobs[i]);
-            }
-            link_free(l);
-            mf_err_clear(err);
-            return MF_OK;
-        }
+    link_free(l);
+}
+
+static void start_link(struct engine *e, struct link *l, const struct store_account *a,
+                       const char *secret, bool is_token)
+{
+    struct mf_err err;
+    mf_err_clear(&err);
+    if (secret && !(l->secret = strdup(secret))) {
+        mf_err_set(&err, MF_ENOMEM, MF_LAYER_INTERNAL, "out of memory");
+        fail_link(l, &err, false);
+        return;
     }
-    if (rc != MF_OK || !l->njobs) {
-        link_free(l);
-        return rc;
-    }
-    l->creds = (struct sasl_creds){.user = a.user, .secret = l->secret, .host = a.host,
-                                   .port = a.port};
-    enum smtp_security sec = strcmp(a.security, "tls") == 0    ? SMTP_SEC_TLS
-                             : strcmp(a.security, "none") == 0 ? SMTP_SEC_NONE
+    l->creds = (struct sasl_creds){.user = a->user, .secret = l->secret, .host = a->host,
+                                   .port = a->port};
+    enum smtp_security sec = strcmp(a->security, "tls") == 0    ? SMTP_SEC_TLS
+                             : strcmp(a->security, "none") == 0 ? SMTP_SEC_NONE
                                                                 : SMTP_SEC_STARTTLS;
     struct smtp_drive_cfg cfg = {
-        .base = e->base, .dns = e->dns, .tls = e->tls, .host = a.host, .port = a.port,
+        .base = e->base, .dns = e->dns, .tls = e->tls, .host = a->host, .port = a->port,
         .smtp = {.helo_name = NULL, .security = sec, .creds = l->secret ? &l->creds : NULL,
                  .secret_is_token = is_token,
-                 .mech = sasl_mech_parse(a.auth, strlen(a.auth)),
+                 .mech = sasl_mech_parse(a->auth, strlen(a->auth)),
                  .on_data_end = on_data_end, .ctx = l},
         .obs = {.on_event = on_event, .on_done = on_done},
         .ctx = l,
     };
-    l->drive = smtp_drive_start(&cfg, err);
+    l->drive = smtp_drive_start(&cfg, &err);
     if (!l->drive) {
-        for (size_t i = 0; i < l->njobs; i++) {
-            l->jobs[i].out.err = *err;
-            finish(l, &l->jobs[i]);
-        }
-        link_free(l);
-        mf_err_clear(err);
-        return MF_OK;
+        fail_link(l, &err, false);
+        return;
     }
     for (size_t i = 0; i < l->njobs; i++) {
         struct job *j = &l->jobs[i];
@@ -282,7 +261,73 @@ static enum mf_rc open_link(struct engine *e, const char *mailbox, struct mf_err
     l->next = links;
     links = l;
     e->drives++;
-    return MF_OK;
+}
+
+/* Claims up to a batch of queued messages for each connection the mailbox
+ * may still open (no more than `queued` needs), marks them `sending` in one
+ * commit, and starts the connections. */
+static enum mf_rc open_links(struct engine *e, const char *mailbox, int64_t queued,
+                             struct mf_err *err)
+{
+    struct store *st = e->cfg.st;
+    struct store_mailbox mb;
+    struct store_account a;
+    enum mf_rc rc = store_mailbox_get(st, mailbox, &mb, err);
+    if (rc == MF_OK)
+        rc = store_account_get(st, mailbox, &a, err);
+    if (rc != MF_OK)
+        return rc;
+    int64_t n = mb.max_connections - engine_send_connections(e, mailbox);
+    int64_t wanted = (queued + e->cfg.batch - 1) / e->cfg.batch;
+    n = n < wanted ? n : wanted;
+    if (strcmp(mb.status, "active") != 0 || mb.backoff_until > engine_now(e) || n <= 0)
+        return MF_OK;
+    struct link **ls = calloc((size_t)n, sizeof *ls);
+    struct claim c = {.links = ls, .nlinks = (int)n};
+    for (int i = 0; ls && i < n; i++) {
+        if (!(ls[i] = calloc(1, sizeof **ls)) ||
+            !(ls[i]->jobs = calloc((size_t)e->cfg.batch, sizeof *ls[i]->jobs))) {
+            c.oom = true;
+            break;
+        }
+        ls[i]->e = e;
+        snprintf(ls[i]->mailbox, sizeof ls[i]->mailbox, "%s", mailbox);
+    }
+    if (!ls || c.oom)
+        rc = mf_err_set(err, MF_ENOMEM, MF_LAYER_INTERNAL, "out of memory");
+    if (rc == MF_OK)
+        rc = store_outbox_by_state(st, "queued", mailbox, (int)(n * e->cfg.batch), claim_cb,
+                                   &c, err);
+    if (rc == MF_OK && c.oom)
+        rc = mf_err_set(err, MF_ENOMEM, MF_LAYER_INTERNAL, "out of memory");
+    if (rc == MF_OK && c.seen) /* before MAIL FROM, in one commit */
+        rc = store_begin(st, err);
+    for (int i = 0; rc == MF_OK && c.seen && i < n; i++)
+        for (size_t k = 0; rc == MF_OK && k < ls[i]->njobs; k++)
+            rc = store_outbox_set_state(st, ls[i]->jobs[k].outbox_id, "sending", NULL, false,
+                                        err);
+    if (c.seen)
+        rc = rc == MF_OK ? store_commit(st, err) : (store_rollback(st), rc);
+    char *secret = NULL;
+    bool is_token = false;
+    bool signin = rc == MF_OK && c.seen && a.user[0] && strcasecmp(a.auth, "none") != 0;
+    struct mf_err why;
+    mf_err_clear(&why);
+    bool no_secret = signin && (oauth_account_secret(st, e->cfg.sec, &a, false, &secret,
+                                                     &is_token, &why) != MF_OK || !secret);
+    for (int i = 0; ls && i < n; i++) {
+        if (!ls[i])
+            continue;
+        if (rc != MF_OK || !ls[i]->njobs)
+            link_free(ls[i]); /* nothing claimed: still queued */
+        else if (no_secret) /* no way to sign in: a mailbox problem */
+            fail_link(ls[i], &why, true);
+        else
+            start_link(e, ls[i], &a, secret, is_token);
+    }
+    mf_wipe_free_str(secret);
+    free(ls);
+    return rc;
 }
 
 enum mf_rc engine_group(struct engine *e, struct mf_err *err)
@@ -367,13 +412,7 @@ struct start_ctx {
 static int start_cb(void *ctx, const char *mailbox, int64_t count)
 {
     struct start_ctx *s = ctx;
-    /* as many connections as the mailbox may have, each with a batch */
-    for (int64_t left = count; s->rc == MF_OK && left > 0; left -= s->e->cfg.batch) {
-        int before = s->e->drives;
-        s->rc = open_link(s->e, mailbox, s->err);
-        if (s->e->drives == before)
-            break;
-    }
+    s->rc = open_links(s->e, mailbox, count, s->err);
     return s->rc != MF_OK;
 }
 
