@@ -360,6 +360,17 @@ static enum mf_rc queue_message(struct tick *t, struct store_enrollment *en,
     if (rc == MF_OK) {
         snprintf(en->mailbox, sizeof en->mailbox, "%s", mb->account);
         snprintf(en->state, sizeof en->state, "sending");
+        if (c->steps[en->next_step].new_thread || !en->thread_id[0]) {
+            /* The thread this message starts is written now, in the tick's
+             * one transaction, rather than when it is accepted: the row
+             * takes its full size here instead of splitting pages in the
+             * commit of each outcome. Only a reply to the sent message reads
+             * it (a retry of a thread's first step starts it afresh, an
+             * unknown send resolved or a sent one writes the same). */
+            snprintf(en->thread_id, sizeof en->thread_id, "%s", o.message_id);
+            snprintf(en->thread_subject, sizeof en->thread_subject, "%s", o.subject);
+            snprintf(en->last_message_id, sizeof en->last_message_id, "%s", o.message_id);
+        }
         rc = store_enrollment_update(st, en, t->err);
     }
     int gap = sched_gap(c->gap_min_s, c->gap_max_s, engine_random(e));
@@ -489,7 +500,9 @@ enum mf_rc engine_run(struct engine *e, int64_t until, bool stop_when_idle,
         rc = engine_tick(e, &queued, &next_due, err);
         if (rc == MF_OK)
             rc = engine_send_start(e, err);
-        if (rc == MF_OK)
+        /* idle: nothing in flight and nothing left to send (asked only then:
+         * the count reads every open enrollment) */
+        if (rc == MF_OK && stop_when_idle && e->drives == 0)
             rc = store_enrollments_open(e->cfg.st, &open, &earliest, err);
         if (rc == MF_OK && stop_when_idle && open == 0 && e->drives == 0)
             break;
