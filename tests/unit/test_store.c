@@ -1,5 +1,6 @@
 /* engine/store: schema creation and version, accounts, refusal of foreign
- * files without touching them, the engine's group transaction. */
+ * files without touching them, the engine's group transaction, the lead
+ * import's domain index. */
 #include <setjmp.h>
 #include <stdbool.h>
 #include <stdarg.h>
@@ -185,6 +186,74 @@ static void test_group_transaction(void **state)
     store_close(st);
 }
 
+static int64_t count_of(const char *path, const char *sql)
+{
+    sqlite3 *db = NULL;
+    sqlite3_stmt *s = NULL;
+    int64_t n = -1;
+    if (sqlite3_open(path, &db) == SQLITE_OK &&
+        sqlite3_prepare_v2(db, sql, -1, &s, NULL) == SQLITE_OK && sqlite3_step(s) == SQLITE_ROW)
+        n = sqlite3_column_int64(s, 0);
+    sqlite3_finalize(s);
+    sqlite3_close(db);
+    return n;
+}
+
+static enum mf_rc import_range(struct store *st, int64_t campaign, int from, int to, bool commit)
+{
+    struct store_import *im = NULL;
+    struct mf_err e;
+    enum mf_rc rc = store_import_begin(st, campaign, &im, &e);
+    for (int i = from; rc == MF_OK && i < to; i++) {
+        char addr[64], domain[32], why[128];
+        snprintf(domain, sizeof domain, "d%d.test", i % 97);
+        snprintf(addr, sizeof addr, "lead%d@%s", i, domain);
+        enum store_import_outcome out;
+        rc = store_import_row(im, addr, domain, "{}", "", &out, why, sizeof why, &e);
+        if (rc == MF_OK && i % 1000 == 7) /* the same address again: a duplicate */
+            rc = store_import_row(im, addr, domain, "{}", "", &out, why, sizeof why, &e);
+        if (rc == MF_OK && i % 1000 == 7 && out != STORE_IMPORT_DUP_FILE)
+            rc = MF_EINVAL;
+    }
+    enum mf_rc frc = store_import_finish(im, commit && rc == MF_OK, &e);
+    return rc == MF_OK ? frc : rc;
+}
+
+#define DOMAIN_INDEX "SELECT count(*) FROM sqlite_master WHERE name = 'leads_domain'"
+#define DOMAIN_ROWS "SELECT count(*) FROM leads INDEXED BY leads_domain WHERE domain = 'd5.test'"
+
+/* A big import drops leads_domain and builds it again at its end; a small
+ * one into a big table keeps it; a rolled-back one leaves it as it was.
+ * Every time the index answers for every lead. */
+static void test_import_domain_index(void **state)
+{
+    (void)state;
+    char p[512];
+    path_of(p, sizeof p, "import.db");
+    struct mf_err e;
+    struct store *st = store_open(p, &e);
+    assert_non_null(st);
+    int64_t c = 0;
+    assert_int_equal(store_campaign_put(st, "c", "name: c", 1, &c, &e), MF_OK);
+    assert_int_equal(import_range(st, c, 0, 40000, true), MF_OK); /* dropped, rebuilt */
+    assert_int_equal(count_of(p, DOMAIN_INDEX), 1);
+    assert_int_equal(count_of(p, "SELECT count(*) FROM leads"), 40000);
+    assert_int_equal(count_of(p, "SELECT count(*) FROM enrollments"), 40000);
+    assert_int_equal(count_of(p, DOMAIN_ROWS), count_of(p, "SELECT count(*) FROM leads NOT "
+                                                           "INDEXED WHERE domain = 'd5.test'"));
+    assert_int_equal(import_range(st, c, 40000, 60000, false), MF_OK); /* rolled back */
+    assert_int_equal(count_of(p, DOMAIN_INDEX), 1);
+    assert_int_equal(count_of(p, "SELECT count(*) FROM leads"), 40000);
+    assert_int_equal(import_range(st, c, 40000, 58000, true), MF_OK); /* small: kept */
+    assert_int_equal(count_of(p, DOMAIN_INDEX), 1);
+    assert_int_equal(count_of(p, "SELECT count(*) FROM leads"), 58000);
+    assert_int_equal(count_of(p, DOMAIN_ROWS), count_of(p, "SELECT count(*) FROM leads NOT "
+                                                           "INDEXED WHERE domain = 'd5.test'"));
+    assert_int_equal(count_of(p, "SELECT count(*) FROM pragma_integrity_check WHERE "
+                                 "integrity_check <> 'ok'"), 0);
+    store_close(st);
+}
+
 static void test_default_path(void **state)
 {
     (void)state;
@@ -209,6 +278,7 @@ int main(void)
         cmocka_unit_test(test_foreign_files_refused_untouched),
         cmocka_unit_test(test_default_path),
         cmocka_unit_test(test_group_transaction),
+        cmocka_unit_test(test_import_domain_index),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
