@@ -51,34 +51,30 @@ static void use_zone(const char *z)
     tzset();
 }
 
-/* The UTC offsets of recent (zone, minute) pairs. Every change of offset
- * since 1973 falls on a whole minute, so what one second of a minute says
- * holds for the whole minute; switching TZ, by contrast, makes glibc read
- * the zone's file again, and the engine's recipients take turns in their
- * zones. */
+/* The UTC offset of each recent zone at the minute last asked. Every change
+ * of offset since 1973 falls on a whole minute, so what one second of a
+ * minute says holds for the whole minute; switching TZ, by contrast, makes
+ * glibc read the zone's file again, and the engine's recipients take turns
+ * in their zones. */
 #define MEMO_SINCE 100000000 /* 1973-03-03: Monrovia's 1972 change is not on a minute */
-#define MEMO_SLOTS 64
+#define MEMO_SLOTS 32
 static struct {
     char zone[ZONE_MAX];
     int64_t minute;
     long gmtoff;
     int isdst;
 } memo[MEMO_SLOTS];
-
-static unsigned memo_slot(const char *zone, int64_t minute)
-{
-    unsigned h = (unsigned)minute * 2654435761u;
-    for (const char *p = zone; *p; p++)
-        h = h * 31 + (unsigned char)*p;
-    return h % MEMO_SLOTS;
-}
+static unsigned memo_next;
 
 void mf_tz_local(const char *zone, int64_t t, struct tm *out)
 {
     const char *z = mf_tz_valid(zone) ? zone : "UTC";
-    unsigned slot = memo_slot(z, t / 60);
     bool memoable = t >= MEMO_SINCE;
-    if (memoable && memo[slot].minute == t / 60 && strcmp(memo[slot].zone, z) == 0) {
+    unsigned slot = MEMO_SLOTS;
+    for (unsigned i = 0; memoable && i < MEMO_SLOTS && slot == MEMO_SLOTS; i++)
+        if (memo[i].zone[0] && strcmp(memo[i].zone, z) == 0)
+            slot = i;
+    if (slot < MEMO_SLOTS && memo[slot].minute == t / 60) {
         time_t shifted = (time_t)(t + memo[slot].gmtoff);
         gmtime_r(&shifted, out);
         out->tm_gmtoff = memo[slot].gmtoff;
@@ -88,12 +84,15 @@ void mf_tz_local(const char *zone, int64_t t, struct tm *out)
     use_zone(z);
     time_t tt = (time_t)t;
     localtime_r(&tt, out);
-    if (memoable) {
+    if (!memoable)
+        return;
+    if (slot == MEMO_SLOTS) {
+        slot = memo_next++ % MEMO_SLOTS;
         snprintf(memo[slot].zone, sizeof memo[slot].zone, "%s", z);
-        memo[slot].minute = t / 60;
-        memo[slot].gmtoff = out->tm_gmtoff;
-        memo[slot].isdst = out->tm_isdst;
     }
+    memo[slot].minute = t / 60;
+    memo[slot].gmtoff = out->tm_gmtoff;
+    memo[slot].isdst = out->tm_isdst;
 }
 
 int64_t mf_tz_mktime(const char *zone, const struct tm *local)
