@@ -263,6 +263,11 @@ static void start_link(struct engine *e, struct link *l, const struct store_acco
     e->drives++;
 }
 
+/* A connection costs a handshake (TLS and AUTH: a few hundred ms at
+ * Microsoft): one is opened for each LINK_MIN_MESSAGES queued messages, up
+ * to the mailbox's limit, and the messages are dealt out evenly. */
+#define LINK_MIN_MESSAGES 20
+
 /* Claims up to a batch of queued messages for each connection the mailbox
  * may still open (no more than `queued` needs), marks them `sending` in one
  * commit, and starts the connections. */
@@ -278,7 +283,7 @@ static enum mf_rc open_links(struct engine *e, const char *mailbox, int64_t queu
     if (rc != MF_OK)
         return rc;
     int64_t n = mb.max_connections - engine_send_connections(e, mailbox);
-    int64_t wanted = (queued + e->cfg.batch - 1) / e->cfg.batch;
+    int64_t wanted = (queued + LINK_MIN_MESSAGES - 1) / LINK_MIN_MESSAGES;
     n = n < wanted ? n : wanted;
     if (strcmp(mb.status, "active") != 0 || mb.backoff_until > engine_now(e) || n <= 0)
         return MF_OK;
