@@ -96,8 +96,13 @@ static void on_event(void *ctx, const struct imap_event *ev)
         diag_step(&run->d, "auth", true, "%s accepted: %s", run->r->base.auth, ev->text);
         break;
     case IMAP_EV_READY:
-        imap_request_list(core);
-        imap_request_examine(core, "INBOX", false);
+        if (run->o->user) {
+            imap_request_list(core);
+            imap_request_examine(core, "INBOX", false);
+        } else { /* LIST and EXAMINE need a login: the server would say BAD */
+            diag_warn(&run->d, "not signed in: no --user was given, so the login, LIST and "
+                               "EXAMINE were not tried");
+        }
         imap_logout(core);
         break;
     case IMAP_EV_ALERT:

@@ -65,7 +65,11 @@ static void on_event(void *ctx, const struct pop3_event *ev)
         diag_step(&run->d, "auth", true, "%s accepted: %s", run->r->base.auth, ev->text);
         break;
     case POP3_EV_READY:
-        pop3_request_stat(core);
+        if (run->o->user) /* STAT needs a login */
+            pop3_request_stat(core);
+        else
+            diag_warn(&run->d, "not signed in: no --user was given, so the login and STAT "
+                               "were not tried");
         pop3_quit(core);
         break;
     case POP3_EV_DONE:

@@ -35,6 +35,16 @@ check $n 77 "$MF" test imap --host "$H" --port "$MF_IMAPS_PORT" --user "$MF_SUB_
   expect $n '"layer": "auth"' && expect $n 'AUTHENTICATIONFAILED' && expect $n '"explanation"' &&
   refute $n 'wrong-password' && ok $n
 
+n=imap-no-user-no-login
+check $n 0 "$MF" test imap --host "$H" --port "$MF_IMAPS_PORT" "${CA[@]}" &&
+  expect $n 'not signed in: no --user' && refute $n 'BAD' && refute $n 'C: A[0-9]+ LIST' &&
+  expect $n 'RESULT: OK  imap' && ok $n
+
+n=pop3-no-user-no-login
+check $n 0 "$MF" test pop3 --host "$H" --port "$MF_POP3S_PORT" "${CA[@]}" &&
+  expect $n 'not signed in: no --user' && refute $n 'C: STAT' && expect $n 'RESULT: OK  pop3' &&
+  ok $n
+
 n=imap-untrusted-certificate
 check $n 76 "$MF" test imap --host "$H" --port "$MF_IMAPS_PORT" --auth none &&
   expect $n 'certificate verify failed' && ok $n
