@@ -491,6 +491,7 @@ enum mf_rc engine_run(struct engine *e, int64_t until, bool stop_when_idle,
                       volatile sig_atomic_t *stop, struct mf_err *err)
 {
     enum mf_rc rc = MF_OK;
+    bool busy = false;
     while (rc == MF_OK && !(stop && *stop)) {
         int64_t now = engine_now(e);
         if (until && now >= until)
@@ -504,6 +505,19 @@ enum mf_rc engine_run(struct engine *e, int64_t until, bool stop_when_idle,
          * the count reads every open enrollment) */
         if (rc == MF_OK && stop_when_idle && e->drives == 0)
             rc = store_enrollments_open(e->cfg.st, &open, &earliest, err);
+        if (rc == MF_ESTORE && store_busy(e->cfg.st)) {
+            /* another command holds the store (a big import): wait, go on */
+            if (!busy)
+                engine_note(e, "the store is busy (%s): waiting for it", err->detail);
+            busy = true;
+            mf_err_clear(err);
+            rc = MF_OK;
+            queued = 0;
+            open = 1;
+        } else if (rc == MF_OK && busy) {
+            engine_note(e, "the store is free again");
+            busy = false;
+        }
         if (rc == MF_OK && stop_when_idle && open == 0 && e->drives == 0)
             break;
         if (rc == MF_OK && !e->cfg.simulate)

@@ -271,6 +271,9 @@ static const char *const stmt_sql[S_COUNT] = {
 
 enum mf_rc store_db_error(struct store *st, struct mf_err *err, const char *what)
 {
+    int code = st && st->db ? sqlite3_errcode(st->db) : SQLITE_OK;
+    if (st)
+        st->busy = code == SQLITE_BUSY || code == SQLITE_LOCKED;
     return mf_err_set(err, MF_ESTORE, MF_LAYER_LOCAL, "%s: %s", what,
                       st && st->db ? sqlite3_errmsg(st->db) : "no database");
 }
@@ -280,6 +283,8 @@ static enum mf_rc exec(struct store *st, const char *sql, struct mf_err *err)
     char *msg = NULL;
     if (sqlite3_exec(st->db, sql, NULL, NULL, &msg) == SQLITE_OK)
         return MF_OK;
+    int code = sqlite3_errcode(st->db);
+    st->busy = code == SQLITE_BUSY || code == SQLITE_LOCKED;
     mf_err_set(err, MF_ESTORE, MF_LAYER_LOCAL, "store: %s", msg ? msg : "error");
     sqlite3_free(msg);
     return MF_ESTORE;
@@ -386,6 +391,11 @@ static enum mf_rc migrate(struct store *st, const char *path, struct mf_err *err
         exec(st, "ROLLBACK", NULL);
     st->version = v;
     return rc;
+}
+
+bool store_busy(const struct store *st)
+{
+    return st->busy;
 }
 
 struct store *store_open(const char *path, struct mf_err *err)

@@ -89,6 +89,9 @@ void store_rollback(struct store *st);
  * commit its savepoint, rolls back and says so); without an open group it
  * does nothing. */
 enum mf_rc store_group_open(struct store *st, struct mf_err *err);
+/* True when the store's last error was another connection holding the lock
+ * past the busy timeout (5 s): worth trying again later. */
+bool store_busy(const struct store *st);
 enum mf_rc store_group_commit(struct store *st, struct mf_err *err);
 bool store_group_active(const struct store *st);
 

@@ -49,6 +49,7 @@ struct store {
     bool group;                 /* a group transaction is open */
     bool group_failed;          /* ...and a statement or savepoint in it failed */
     int savepoints;             /* store_begin levels inside the group */
+    bool busy;                  /* the last error: another connection held the lock */
 };
 
 /* The statement for slot id, prepared from sql on first use; NULL (with
