@@ -53,7 +53,7 @@ get() {
 events() { db "select count(*) from events where kind = 'unsubscribe' and lead_id =
                  (select id from leads where address = '$1')"; }
 # the sink's files for a recipient (each message is one file)
-sink_files() { grep -l -i "^To: $1" "$MF_SINK_CAPTURE_DIR"/* 2>/dev/null || true; }
+sink_files() { grep -rl -i "^To: $1" "$MF_SINK_CAPTURE_DIR" 2>/dev/null | sort || true; }
 
 # ---- 1. step 1 to three leads ----------------------------------------------------
 "$MF" account add unsubbox --host "$H" --port "$MF_SINK_CAPTURE_PORT" --security none \
