@@ -17,12 +17,13 @@
 
 #include <cmocka.h>
 
+#include "unit_tmpdir.h"
+
 #include "engine/campaign.h"
 #include "engine/inbound.h"
 #include "engine/render.h"
 #include "engine/store.h"
 
-static char dir[256];
 static struct store *st;
 static unsigned char key[32];
 static struct inbound_cfg cfg;
@@ -78,8 +79,7 @@ static int64_t campaign(const char *name, const char *spec)
 static int setup(void **state)
 {
     (void)state;
-    snprintf(dir, sizeof dir, "/tmp/mf-inbound-test-XXXXXX");
-    if (!mkdtemp(dir))
+    if (tmpdir_make("inbound") != 0)
         return -1;
     char db[300];
     snprintf(db, sizeof db, "%s/store.db", dir);
@@ -121,9 +121,7 @@ static int teardown(void **state)
     (void)state;
     store_close(st);
     st = NULL;
-    char cmd[300];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-    return system(cmd) == 0 ? 0 : -1;
+    return tmpdir_remove();
 }
 
 struct lead {

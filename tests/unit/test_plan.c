@@ -16,27 +16,25 @@
 
 #include <cmocka.h>
 
+#include "unit_tmpdir.h"
+
 #include "engine/engine.h"
 #include "engine/plan.h"
 
 #define START 1767852000LL /* Thursday 2026-01-08 06:00 UTC */
 #define HOURS 72
 
-static char dir[256];
 
 static int setup(void **state)
 {
     (void)state;
-    snprintf(dir, sizeof dir, "/tmp/mf-plan-test-XXXXXX");
-    return mkdtemp(dir) ? 0 : -1;
+    return tmpdir_make("plan");
 }
 
 static int teardown(void **state)
 {
     (void)state;
-    char cmd[300];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-    return system(cmd) == 0 ? 0 : -1;
+    return tmpdir_remove();
 }
 
 static struct mf_err e;

@@ -12,6 +12,8 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+
+#include "unit_tmpdir.h"
 #include <sqlite3.h> /* to look at and tamper with the file directly */
 
 #include "auth/oauth_account.h"
@@ -24,14 +26,12 @@
 #define KEY_A "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=" /* bytes 0..31 */
 #define KEY_B_HEX "1f1e1d1c1b1a191817161514131211100f0e0d0c0b0a09080706050403020100"
 
-static char dir[256];
 static char db[512];
 
 static int setup(void **state)
 {
     (void)state;
-    snprintf(dir, sizeof dir, "/tmp/mf-secrets-test-XXXXXX");
-    if (!mkdtemp(dir))
+    if (tmpdir_make("secrets") != 0)
         return -1;
     snprintf(db, sizeof db, "%s/s.db", dir);
     setenv("MAILFLEET_KEY", KEY_A, 1);
@@ -43,9 +43,7 @@ static int teardown(void **state)
 {
     (void)state;
     mf_secret_clear_all();
-    char cmd[300];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-    return system(cmd) == 0 ? 0 : -1;
+    return tmpdir_remove();
 }
 
 static void add_account(struct store *st, const char *name)

@@ -17,13 +17,15 @@
 #include <sys/socket.h>
 
 #include <cmocka.h>
+
+#include "unit_tmpdir.h"
 #include <curl/curl.h>
 
 #include "engine/render.h"
 #include "engine/store.h"
 #include "web/serve.h"
 
-static char dir[256], db[300];
+static char db[300];
 static struct store *st;      /* the test's own connection */
 static struct serve *srv;
 static int port;
@@ -201,8 +203,7 @@ static int setup(void **state)
     (void)state;
     if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
         return -1;
-    snprintf(dir, sizeof dir, "/tmp/mf-serve-test-XXXXXX");
-    if (!mkdtemp(dir))
+    if (tmpdir_make("serve") != 0)
         return -1;
     snprintf(db, sizeof db, "%s/store.db", dir);
     struct mf_err e;
@@ -233,9 +234,7 @@ static int teardown(void **state)
     serve_stop(srv);
     store_close(st);
     curl_global_cleanup();
-    char cmd[300];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-    return system(cmd) == 0 ? 0 : -1;
+    return tmpdir_remove();
 }
 
 /* A GET (browser, link scanner, preview) shows the button and changes nothing. */

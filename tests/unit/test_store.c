@@ -12,25 +12,23 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+
+#include "unit_tmpdir.h"
 #include <sqlite3.h> /* to make another program's database */
 
 #include "engine/store.h"
 
-static char dir[256];
 
 static int setup(void **state)
 {
     (void)state;
-    snprintf(dir, sizeof dir, "/tmp/mf-store-test-XXXXXX");
-    return mkdtemp(dir) ? 0 : -1;
+    return tmpdir_make("store");
 }
 
 static int teardown(void **state)
 {
     (void)state;
-    char cmd[300];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-    return system(cmd) == 0 ? 0 : -1;
+    return tmpdir_remove();
 }
 
 static void path_of(char *buf, size_t size, const char *name)

@@ -14,11 +14,12 @@
 
 #include <cmocka.h>
 
+#include "unit_tmpdir.h"
+
 #include "engine/engine.h"
 
 #define START 1767852000LL /* Thursday 2026-01-08 06:00 UTC */
 
-static char dir[256];
 static struct mf_err e;
 
 #define OK(call)                                                                             \
@@ -30,16 +31,13 @@ static struct mf_err e;
 static int setup(void **state)
 {
     (void)state;
-    snprintf(dir, sizeof dir, "/tmp/mf-threads-test-XXXXXX");
-    return mkdtemp(dir) ? 0 : -1;
+    return tmpdir_make("threads");
 }
 
 static int teardown(void **state)
 {
     (void)state;
-    char cmd[300];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-    return system(cmd) == 0 ? 0 : -1;
+    return tmpdir_remove();
 }
 
 static const char campaign[] =
