@@ -33,6 +33,31 @@ $2
 EOF
 }
 
+# capture_campaign NAME COUNT: a store of its own (MAILFLEET_DB) with one
+# mailbox sending to the capturing sink as NAME@NAME-PID.e2e.test, limits
+# lifted, 4 connections, and COUNT leads in the started campaign NAME.
+capture_campaign() {
+  export MAILFLEET_DB="$WORK/$1.db"
+  "$MF" account add "${1}box" --host "$H" --port "$MF_SINK_CAPTURE_PORT" --security none \
+    --user '' --from "$1@$1-$$.e2e.test" >/dev/null
+  "$MF" mailbox add "${1}box" --daily-cap 100000 --no-ramp >/dev/null
+  db "update mailboxes set per_minute = 100000, max_connections = 4"
+  campaign "$1" '  - subject: "Exactly once"
+    body: "Exactly once."' > "$WORK/$1.yaml"
+  { echo "email"; for i in $(seq 1 "$2"); do echo "$1$i@example.test"; done; } > "$WORK/$1.csv"
+  "$MF" campaign create "$WORK/$1.yaml" --start >/dev/null
+  "$MF" leads import "$WORK/$1.csv" --campaign "$1" >/dev/null
+}
+sent_now() { db "select count(*) from outbox where state = 'sent'" 2>/dev/null || echo 0; }
+# once_counts NAME: sets distinct and dupes (Message-IDs of campaign NAME at
+# the sink), sent and unknown (its outbox)
+once_counts() {
+  read -r distinct dupes < <(grep -rhoi "^Message-ID: <[^>]*@$1-$$.e2e.test>" "$MF_SINK_CAPTURE_DIR" 2>/dev/null |
+    sort | uniq -c | awk '{ if ($1 > 1) d++; n++ } END { printf "%d %d\n", n, d + 0 }')
+  unknown=$(db "select count(*) from outbox where state = 'unknown'")
+  sent=$(sent_now)
+}
+
 # ---- 1. the fault peer: limits from its own log ---------------------------------
 if [ -n "${MF_FAULT_PORT:-}" ]; then
   for u in a1 a2 smtpauth-disabled; do
@@ -132,27 +157,17 @@ read -r total threaded <<<"$ups"
   fail $n "follow-ups not all threaded, or too early"
 
 # ---- 3. kill -9: exactly once or unknown -------------------------------------------
-export MAILFLEET_DB="$WORK/kill.db"
-"$MF" account add killbox --host "$H" --port "$MF_SINK_CAPTURE_PORT" --security none \
-  --user '' --from "kill@kill-$$.e2e.test" >/dev/null
-"$MF" mailbox add killbox --daily-cap 100000 --no-ramp >/dev/null
-db "update mailboxes set per_minute = 100000, max_connections = 4"
-campaign kill '  - subject: "Kill test"
-    body: "Exactly once."' > "$WORK/kill.yaml"
 N=${MF_E2E_KILL_MESSAGES:-2000}
-{ echo "email"; for i in $(seq 1 "$N"); do echo "k$i@example.test"; done; } > "$WORK/kill.csv"
-"$MF" campaign create "$WORK/kill.yaml" --start >/dev/null
-"$MF" leads import "$WORK/kill.csv" --campaign kill >/dev/null
+capture_campaign kill "$N"
 kills=0
-at_sink() { db "select count(*) from outbox where state = 'sent'" 2>/dev/null || echo 0; }
 for round in $(seq 1 20); do
   # kill after a random 1 to 60 more messages were sent: always in the
   # middle of the campaign, however fast this build sends
-  want=$(( $(at_sink) + RANDOM % 60 + 1 ))
+  want=$(( $(sent_now) + RANDOM % 60 + 1 ))
   "$MF" run --until-idle --no-gap --for 60 >/dev/null 2>&1 &
   pid=$!
   for _ in $(seq 1 1000); do
-    [ "$(at_sink)" -lt "$want" ] || break
+    [ "$(sent_now)" -lt "$want" ] || break
     sleep 0.01
   done
   if kill -9 "$pid" 2>/dev/null; then kills=$((kills + 1)); fi
@@ -161,12 +176,8 @@ done
 n=kill-run-to-the-end
 check $n 0 "$MF" run --until-idle --no-gap --for 120 && ok $n
 n=kill-exactly-once-or-unknown
-delivered=$(grep -rhoi "^Message-ID: <[^>]*@kill-$$.e2e.test>" "$MF_SINK_CAPTURE_DIR" 2>/dev/null | sort | uniq -c |
-  awk '{ if ($1 > 1) d++; n++ } END { printf "%d %d", n, d + 0 }')
-unknown=$(db "select count(*) from outbox where state = 'unknown'")
-sent=$(db "select count(*) from outbox where state = 'sent'")
-out="kills $kills; at the sink: distinct, duplicated = $delivered; outbox sent $sent, unknown $unknown"
-read -r distinct dupes <<<"$delivered"
+once_counts kill
+out="kills $kills; at the sink: distinct, duplicated = $distinct $dupes; outbox sent $sent, unknown $unknown"
 # every message is at the sink exactly once, or unknown (at most one per kill and connection)
 # a kill that found the run already finished proves nothing: most must land
 [ "$kills" -ge 15 ] && [ "$dupes" -eq 0 ] && [ $((distinct)) -ge $((N - unknown)) ] &&
@@ -178,18 +189,8 @@ printf '%s\n' "$out"
 # The commit that records data_sent cannot be made while another connection
 # holds the write lock: the final dots wait for it or are never sent. A
 # second run then sends what is left, each message exactly once.
-export MAILFLEET_DB="$WORK/lock.db"
-"$MF" account add lockbox --host "$H" --port "$MF_SINK_CAPTURE_PORT" --security none \
-  --user '' --from "lock@lock-$$.e2e.test" >/dev/null
-"$MF" mailbox add lockbox --daily-cap 100000 --no-ramp >/dev/null
-db "update mailboxes set per_minute = 100000, max_connections = 4"
-campaign lock '  - subject: "Lock test"
-    body: "Exactly once."' > "$WORK/lock.yaml"
 L=8000
-{ echo "email"; for i in $(seq 1 "$L"); do echo "l$i@example.test"; done; } > "$WORK/lock.csv"
-"$MF" campaign create "$WORK/lock.yaml" --start >/dev/null
-"$MF" leads import "$WORK/lock.csv" --campaign lock >/dev/null
-sent_now() { db "select count(*) from outbox where state = 'sent'" 2>/dev/null || echo 0; }
+capture_campaign lock "$L"
 "$MF" run --until-idle --no-gap --for 60 > "$WORK/lock-run.out" 2>&1 &
 pid=$!
 for _ in $(seq 1 1000); do
@@ -206,12 +207,8 @@ during=$(sent_now)
 n=lock-run-to-the-end
 check $n 0 "$MF" run --until-idle --no-gap --for 120 && ok $n
 n=lock-exactly-once-or-unknown
-delivered=$(grep -rhoi "^Message-ID: <[^>]*@lock-$$.e2e.test>" "$MF_SINK_CAPTURE_DIR" 2>/dev/null | sort | uniq -c |
-  awk '{ if ($1 > 1) d++; n++ } END { printf "%d %d", n, d + 0 }')
-unknown=$(db "select count(*) from outbox where state = 'unknown'")
-sent=$(db "select count(*) from outbox where state = 'sent'")
-read -r distinct dupes <<<"$delivered"
-out="the lock held with ${at_lock:-?} sent, $during when the first run ended; at the sink: distinct, duplicated = $delivered; outbox sent $sent, unknown $unknown"
+once_counts lock
+out="the lock held with ${at_lock:-?} sent, $during when the first run ended; at the sink: distinct, duplicated = $distinct $dupes; outbox sent $sent, unknown $unknown"
 # the lock held mid-run; every message is at the sink once, or unknown (at
 # most one per connection)
 [ "${at_lock:-$L}" -lt "$L" ] && [ "$dupes" -eq 0 ] && [ "$sent" -eq $((L - unknown)) ] &&
