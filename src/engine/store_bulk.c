@@ -6,7 +6,6 @@
 #include <string.h>
 
 #include "engine/store_int.h"
-#include "util/clock.h"
 
 #define TEXT STORE_TEXT
 #define INT STORE_INT
@@ -199,20 +198,11 @@ enum mf_rc store_import_row(struct store_import *im, const char *address, const 
         *outcome = STORE_IMPORT_SUPPRESSED;
         return MF_OK;
     }
-    sqlite3_stmt *s = store_lazy(st, L_IMPORT_LEAD,
-        "INSERT INTO leads (address, domain, fields, timezone, created_at)"
-        " VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT(address) DO NOTHING", err);
-    if (!s)
-        return MF_ESTORE;
-    TEXT(s, 1, address);
-    TEXT(s, 2, domain);
-    TEXT(s, 3, fields && *fields ? fields : "{}");
-    TEXT(s, 4, timezone ? timezone : "");
-    INT(s, 5, mf_wall_seconds());
-    enum mf_rc rc = store_done_or(st, s, "saving the lead", err);
+    bool inserted = false;
+    enum mf_rc rc = store_lead_insert(st, address, domain, fields, timezone, &inserted, err);
     if (rc != MF_OK)
         return rc;
-    if (sqlite3_changes(st->db) == 0)
+    if (!inserted)
         return existing_lead(im, address, outcome, err);
     /* a new lead: enrolled with the others at the end, in one statement */
     im->last_new_id = sqlite3_last_insert_rowid(st->db);

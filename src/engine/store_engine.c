@@ -195,10 +195,11 @@ void store_lead_clear(struct store_lead *l)
     memset(l, 0, sizeof *l);
 }
 
-enum mf_rc store_lead_add(struct store *st, const char *address, const char *domain,
-                          const char *fields, const char *timezone, int64_t *id,
-                          bool *inserted, struct mf_err *err)
+enum mf_rc store_lead_insert(struct store *st, const char *address, const char *domain,
+                             const char *fields, const char *timezone, bool *inserted,
+                             struct mf_err *err)
 {
+    *inserted = false;
     sqlite3_stmt *s = store_lazy(st, L_LEAD_INSERT,
         "INSERT INTO leads (address, domain, fields, timezone, created_at)"
         " VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT(address) DO NOTHING", err);
@@ -210,9 +211,17 @@ enum mf_rc store_lead_add(struct store *st, const char *address, const char *dom
     TEXT(s, 4, timezone ? timezone : "");
     INT(s, 5, mf_wall_seconds());
     enum mf_rc rc = store_done_or(st, s, "saving the lead", err);
+    *inserted = rc == MF_OK && sqlite3_changes(st->db) > 0;
+    return rc;
+}
+
+enum mf_rc store_lead_add(struct store *st, const char *address, const char *domain,
+                          const char *fields, const char *timezone, int64_t *id,
+                          bool *inserted, struct mf_err *err)
+{
+    enum mf_rc rc = store_lead_insert(st, address, domain, fields, timezone, inserted, err);
     if (rc != MF_OK)
         return rc;
-    *inserted = sqlite3_changes(st->db) > 0;
     if (*inserted) {
         *id = sqlite3_last_insert_rowid(st->db);
         return MF_OK;

@@ -35,7 +35,7 @@ enum lazy_id {
     L_INBOUND_ADD, L_EVENT_GET, L_EVENT_RAW, L_EVENT_KIND, L_INBOX, L_SOFT_BOUNCE,
     L_ENROLL_RESUME_EVENT, L_SUPPRESS_REMOVE_EVENT, L_ENROLL_PROBABLE, L_OUTBOX_LATEST_TO,
     L_ENROLL_STOP_DOMAIN, L_EVENT_EXISTS, L_LEAD_RESTORE, L_SENDLOG_FIRST,
-    /* import/plan */ L_IMPORT_SUPPRESS_ANY, L_IMPORT_LEAD, L_IMPORT_LEAD_ID, L_IMPORT_ENROLLED,
+    /* import/plan */ L_IMPORT_SUPPRESS_ANY, L_IMPORT_LEAD_ID, L_IMPORT_ENROLLED,
     L_PLAN_SENDLOG, L_PLAN_SENDLOG_BEFORE, L_PLAN_ENROLLMENTS, L_PLAN_BACKLOG,
     /* placement */ L_PLACEMENT_ADD, L_PLACEMENT_LATEST, L_PLACEMENT_LIST,
     L_COUNT
@@ -51,6 +51,12 @@ struct store {
     int savepoints;             /* store_begin levels inside the group */
     bool busy;                  /* the last error: another connection held the lock */
 };
+
+/* Inserts a lead unless its address is there (*inserted says which; the
+ * new id is sqlite3_last_insert_rowid): store_lead_add and the import. */
+enum mf_rc store_lead_insert(struct store *st, const char *address, const char *domain,
+                             const char *fields, const char *timezone, bool *inserted,
+                             struct mf_err *err);
 
 /* The statement for slot id, prepared from sql on first use; NULL (with
  * *err set) when it does not prepare. Reset and unbound before it is
