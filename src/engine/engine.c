@@ -82,6 +82,12 @@ void engine_free(struct engine *e)
     if (!e)
         return;
     engine_send_close(e);
+    if (e->nretry)
+        engine_note(e, "%zu outcome%s could not be recorded; the next start settles them "
+                    "(never sent: queued again; sent but unconfirmed: unknown)", e->nretry,
+                    e->nretry == 1 ? "" : "s");
+    free(e->retry);
+    free(e->grouped);
     for (size_t i = 0; i < e->ncamps; i++)
         campaign_free(e->camps[i].spec);
     free(e->camps);
@@ -498,6 +504,8 @@ enum mf_rc engine_run(struct engine *e, int64_t until, bool stop_when_idle,
             break;
         int queued = 0;
         int64_t next_due = 0, open = 0, earliest = 0;
+        if (e->nretry)
+            engine_retry_outcomes(e);
         rc = engine_tick(e, &queued, &next_due, err);
         if (rc == MF_OK)
             rc = engine_send_start(e, err);
@@ -518,7 +526,7 @@ enum mf_rc engine_run(struct engine *e, int64_t until, bool stop_when_idle,
             engine_note(e, "the store is free again");
             busy = false;
         }
-        if (rc == MF_OK && stop_when_idle && open == 0 && e->drives == 0)
+        if (rc == MF_OK && stop_when_idle && open == 0 && e->drives == 0 && !e->nretry)
             break;
         if (rc == MF_OK && !e->cfg.simulate)
             pump(e, queued ? 20 : 100);

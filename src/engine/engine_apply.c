@@ -3,6 +3,7 @@
 #include <inttypes.h>
 #include <jansson.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "diag/explain.h"
@@ -291,7 +292,8 @@ static enum mf_rc on_rejected(struct engine *e, struct store_outbox *ob,
     return rc;
 }
 
-void engine_apply(struct engine *e, int64_t outbox_id, const struct engine_outcome *o)
+static enum mf_rc apply_outcome(struct engine *e, int64_t outbox_id, const struct engine_outcome *o,
+                                struct mf_err *errp)
 {
     struct store *st = e->cfg.st;
     struct mf_err err;
@@ -326,11 +328,65 @@ void engine_apply(struct engine *e, int64_t outbox_id, const struct engine_outco
     }
     store_outbox_clear(&ob);
     if (rc == MF_OK)
-        return;
+        return MF_OK;
 fail:
-    engine_note(e, "could not record the outcome of message %" PRId64 ": %s", outbox_id,
-                err.detail);
+    *errp = err;
+    return err.rc ? err.rc : MF_ESTORE;
 }
+
+static void pending_push(struct engine_pending **v, size_t *n, size_t *cap, int64_t outbox_id,
+                         const struct engine_outcome *o, int tries)
+{
+    if (*n == *cap) {
+        size_t ncap = *cap ? *cap * 2 : 16;
+        struct engine_pending *nv = realloc(*v, ncap * sizeof *nv);
+        if (!nv)
+            return; /* then the next start settles it (requeued or unknown) */
+        *v = nv;
+        *cap = ncap;
+    }
+    (*v)[(*n)++] = (struct engine_pending){.outbox_id = outbox_id, .out = *o, .tries = tries};
+}
+
+static void apply_try(struct engine *e, int64_t outbox_id, const struct engine_outcome *o,
+                      int tries)
+{
+    struct mf_err err;
+    mf_err_clear(&err);
+    if (apply_outcome(e, outbox_id, o, &err) != MF_OK) {
+        if (tries == 0)
+            engine_note(e, "could not record the outcome of message %" PRId64 ": %s; trying "
+                        "again", outbox_id, err.detail);
+        pending_push(&e->retry, &e->nretry, &e->capretry, outbox_id, o, tries + 1);
+    } else if (store_group_active(e->cfg.st)) {
+        pending_push(&e->grouped, &e->ngrouped, &e->capgrouped, outbox_id, o, tries);
+    }
+}
+
+void engine_apply(struct engine *e, int64_t outbox_id, const struct engine_outcome *o)
+{
+    apply_try(e, outbox_id, o, 0);
+}
+
+void engine_group_done(struct engine *e, bool committed)
+{
+    for (size_t i = 0; !committed && i < e->ngrouped; i++)
+        pending_push(&e->retry, &e->nretry, &e->capretry, e->grouped[i].outbox_id,
+                     &e->grouped[i].out, e->grouped[i].tries + 1);
+    e->ngrouped = 0;
+}
+
+void engine_retry_outcomes(struct engine *e)
+{
+    struct engine_pending *v = e->retry;
+    size_t n = e->nretry;
+    e->retry = NULL;
+    e->nretry = e->capretry = 0;
+    for (size_t i = 0; i < n; i++)
+        apply_try(e, v[i].outbox_id, &v[i].out, v[i].tries);
+    free(v);
+}
+
 
 /* The due time of the step after a message sent at `at`, or 0 when that
  * message was the last step. */

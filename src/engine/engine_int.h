@@ -24,6 +24,13 @@ struct engine_outcome {
     struct mf_err err;            /* the failure: reply code, enhanced, text */
 };
 
+/* An outcome the store does not hold yet (engine_apply.c). */
+struct engine_pending {
+    int64_t outbox_id;
+    struct engine_outcome out;
+    int tries;
+};
+
 struct engine {
     struct engine_cfg cfg;
     struct engine_stats stats;
@@ -36,6 +43,10 @@ struct engine {
     SSL_CTX *tls;
     int drives;                   /* connections open now */
     struct event *commit_ev;      /* commits the group after this loop turn */
+    /* outcomes in the open group, and outcomes to record again: their
+     * transaction failed, or their group could not commit */
+    struct engine_pending *grouped, *retry;
+    size_t ngrouped, capgrouped, nretry, capretry;
     uint32_t rnd_state;
 };
 
@@ -46,8 +57,14 @@ const struct campaign_spec *engine_campaign(struct engine *e, int64_t id, struct
 uint32_t engine_random(struct engine *e);
 void engine_note(struct engine *e, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
-/* Applies the result of one message (engine.c). */
+/* Applies the result of one message (engine_apply.c). One that cannot be
+ * recorded now (a busy or failing store) is kept and tried again by
+ * engine_retry_outcomes, each turn of the run, so nothing stays `sending`
+ * once the store works again. engine_group_done tells whether the group
+ * holding the latest outcomes committed; if not, they are tried again too. */
 void engine_apply(struct engine *e, int64_t outbox_id, const struct engine_outcome *o);
+void engine_retry_outcomes(struct engine *e);
+void engine_group_done(struct engine *e, bool committed);
 /* Open connections of a mailbox (engine_send.c). */
 int engine_send_connections(struct engine *e, const char *mailbox);
 /* Starts connections for queued mail (engine_send.c); false on a setup error. */

@@ -355,7 +355,10 @@ void engine_group_commit(struct engine *e)
         event_del(e->commit_ev);
     struct mf_err err;
     mf_err_clear(&err);
+    bool was_open = store_group_active(e->cfg.st);
     bool ok = store_group_commit(e->cfg.st, &err) == MF_OK;
+    if (was_open)
+        engine_group_done(e, ok);
     if (!ok)
         engine_note(e, "could not commit the store: %s; the messages waiting for their "
                     "final dot are not sent", err.detail);
