@@ -7,7 +7,9 @@
 #define MF_CLI_H
 
 #include <getopt.h>
+#include <signal.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 
 #include "diag/smtp_test.h"
@@ -102,6 +104,11 @@ int cli_exit_for(const struct mf_err *err);
 
 /* Opens the store named by g (prints the error). NULL on failure. */
 struct store *cli_open_store(const struct cli_global *g);
+/* cli_open_store, and the encrypted secrets when a key can be had (*sec
+ * NULL otherwise, with a warning: only passwords from the environment or
+ * files will work). The long-running commands (run, sync, placement). */
+struct secrets;
+struct store *cli_open_store_secrets(const struct cli_global *g, struct secrets **sec);
 
 /* Prints a report for humans: steps, failure, cause and fix. */
 void cli_print_report(FILE *out, const struct diag_report *r, bool transcript);
@@ -115,6 +122,18 @@ struct event_base;
 /* Runs the event loop for at most ms milliseconds (long-running commands
  * check their stop flag between calls). */
 void cli_pump(struct event_base *base, int ms);
+
+/* The long-running commands' stop: cli_catch_stop makes SIGINT and SIGTERM
+ * set cli_stop (and ignores SIGPIPE); the command finishes what is in
+ * flight and ends. */
+extern volatile sig_atomic_t cli_stop;
+/* The loud line every --insecure command prints first; certs names them
+ * ("the server's certificate", "the IMAP servers' certificates"). */
+void cli_warn_insecure(const char *certs);
+void cli_catch_stop(void);
+/* Prints "YYYY-MM-DD HH:MM:SSZ line" for unix time t to stdout, flushed:
+ * the notes of run and sync. */
+void cli_print_stamped(int64_t t, const char *line);
 
 /* A whole decimal number in [lo, hi] (no sign tricks, no trailing text, no
  * overflow); false otherwise and *out is left alone. s may be NULL. */

@@ -7,6 +7,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <termios.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "auth/oauth_account.h"
@@ -458,9 +459,7 @@ int cli_conn_resolve(struct cli_conn *c, const struct cli_global *g)
         return CLI_USAGE;
     }
     if (c->insecure)
-        fprintf(stderr, "mailfleet: WARNING: --insecure: the server's certificate "
-                        "will NOT be verified; anyone on the path can read the "
-                        "password\n");
+        cli_warn_insecure("the server's certificate");
     return CLI_OK;
 }
 
@@ -655,6 +654,52 @@ char *cli_read_all(FILE *in, size_t *len, bool dot_ends, size_t max)
     buf[n] = '\0';
     *len = n;
     return buf;
+}
+
+struct store *cli_open_store_secrets(const struct cli_global *g, struct secrets **sec)
+{
+    struct store *st = cli_open_store(g);
+    *sec = NULL;
+    if (!st)
+        return NULL;
+    struct mf_err e;
+    mf_err_clear(&e);
+    *sec = secrets_open(st, &e);
+    if (!*sec)
+        fprintf(stderr, "mailfleet: warning: %s (only passwords from the environment or "
+                        "files will work)\n", e.detail);
+    return st;
+}
+
+void cli_warn_insecure(const char *certs)
+{
+    fprintf(stderr, "mailfleet: WARNING: --insecure: %s will NOT be verified; anyone on the "
+                    "path can read the passwords\n", certs);
+}
+
+volatile sig_atomic_t cli_stop;
+
+static void on_stop_signal(int sig)
+{
+    (void)sig;
+    cli_stop = 1;
+}
+
+void cli_catch_stop(void)
+{
+    signal(SIGINT, on_stop_signal);
+    signal(SIGTERM, on_stop_signal);
+    signal(SIGPIPE, SIG_IGN);
+}
+
+void cli_print_stamped(int64_t t, const char *line)
+{
+    time_t tt = (time_t)t;
+    struct tm tm;
+    gmtime_r(&tt, &tm);
+    printf("%04d-%02d-%02d %02d:%02d:%02dZ %s\n", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
+           tm.tm_hour, tm.tm_min, tm.tm_sec, line);
+    fflush(stdout);
 }
 
 void cli_pump(struct event_base *base, int ms)

@@ -71,14 +71,6 @@ static const char usage[] =
     "sender, no seed, every pair refused); 64 bad usage; 65 no such mailbox or\n"
     "run; 74 the store failed. report exits 0 when it printed a run.\n";
 
-static volatile sig_atomic_t stop_flag;
-
-static void on_signal(int sig)
-{
-    (void)sig;
-    stop_flag = 1;
-}
-
 static void print_note(void *ctx, const char *line)
 {
     (void)ctx;
@@ -277,17 +269,13 @@ static int results_status(const struct placement_pair *x, size_t n)
 static int placement_cmd_run(const struct cli_global *g, struct run_opts *o)
 {
     if (o->insecure)
-        fprintf(stderr, "mailfleet: WARNING: --insecure: the servers' certificates will NOT be "
-                        "verified; anyone on the path can read the passwords\n");
-    struct store *st = cli_open_store(g);
+        cli_warn_insecure("the servers' certificates");
+    struct secrets *sec = NULL;
+    struct store *st = cli_open_store_secrets(g, &sec);
     if (!st)
         return CLI_CONFIG;
     struct mf_err e;
     mf_err_clear(&e);
-    struct secrets *sec = secrets_open(st, &e);
-    if (!sec)
-        fprintf(stderr, "mailfleet: warning: %s (only passwords from the environment or "
-                        "files will work)\n", e.detail);
     struct event_base *base = event_base_new();
     struct dns *dns = base ? dns_new(base, &e) : NULL;
     SSL_CTX *tls = dns ? conn_tls_ctx_new(o->cafile, o->insecure, 0, &e) : NULL;
@@ -311,12 +299,10 @@ static int placement_cmd_run(const struct cli_global *g, struct run_opts *o)
         rc = CLI_OSERR;
     }
     if (rc == CLI_OK) {
-        signal(SIGINT, on_signal);
-        signal(SIGTERM, on_signal);
-        signal(SIGPIPE, SIG_IGN);
+        cli_catch_stop();
         bool stopped = false;
         while (placement_running(p)) {
-            if (stop_flag && !stopped) {
+            if (cli_stop && !stopped) {
                 fprintf(stderr, "placement: stopping: probes not found yet count as "
                         "missing (unread where never looked for)\n");
                 placement_stop(p);

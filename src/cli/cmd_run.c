@@ -45,19 +45,12 @@ static const char run_usage[] =
     "                     tests: windows, gaps, delays and ramps pass quickly;\n"
     "                     providers' real limits still hold at their servers)\n";
 
-static volatile sig_atomic_t stop_flag;
 static struct sync *run_sync; /* the IMAP sync beside the sender, or NULL */
 
 static bool run_followups_ok(void *ctx, const char *mailbox, int64_t now)
 {
     (void)ctx;
     return !run_sync || sync_followups_ok(run_sync, mailbox, now);
-}
-
-static void on_signal(int sig)
-{
-    (void)sig;
-    stop_flag = 1;
 }
 
 struct fast_clock {
@@ -81,28 +74,7 @@ static int64_t fast_now_ms(void *ctx)
 static void print_note(void *ctx, const char *line)
 {
     struct fast_clock *c = ctx;
-    time_t t = c ? (time_t)fast_now(c) : (time_t)mf_wall_seconds();
-    struct tm tm;
-    gmtime_r(&t, &tm);
-    printf("%04d-%02d-%02d %02d:%02d:%02dZ %s\n", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
-           tm.tm_hour, tm.tm_min, tm.tm_sec, line);
-    fflush(stdout);
-}
-
-/* Opens the store and (when there is a key) the secrets. */
-static struct store *open_engine_store(const struct cli_global *g, struct secrets **sec)
-{
-    struct store *st = cli_open_store(g);
-    *sec = NULL;
-    if (!st)
-        return NULL;
-    struct mf_err e;
-    mf_err_clear(&e);
-    *sec = secrets_open(st, &e);
-    if (!*sec)
-        fprintf(stderr, "mailfleet: warning: %s (only passwords from the environment or "
-                        "files will work)\n", e.detail);
-    return st;
+    cli_print_stamped(c ? fast_now(c) : mf_wall_seconds(), line);
 }
 
 /* The IMAP sync on the engine's loop, on the engine's clock. */
@@ -179,11 +151,11 @@ static void finish_placement(struct engine *en, const struct engine_cfg *ec)
     if (placement_timer)
         event_free(placement_timer);
     placement_timer = NULL;
-    if (placement_sched_running(run_placement) && !stop_flag)
+    if (placement_sched_running(run_placement) && !cli_stop)
         ec->note(ec->note_ctx, "waiting for the placement check to end (Ctrl-C abandons it)");
     bool abandoned = false;
     while (placement_sched_running(run_placement)) {
-        if (stop_flag && !abandoned) {
+        if (cli_stop && !abandoned) {
             placement_sched_abandon(run_placement);
             abandoned = true;
         }
@@ -246,10 +218,9 @@ int cmd_run(const struct cli_global *g, int argc, char **argv)
         }
     }
     if (insecure)
-        fprintf(stderr, "mailfleet: WARNING: --insecure: the mail servers' certificates will "
-                        "NOT be verified; anyone on the path can read the passwords\n");
+        cli_warn_insecure("the mail servers' certificates");
     struct secrets *sec = NULL;
-    struct store *st = open_engine_store(g, &sec);
+    struct store *st = cli_open_store_secrets(g, &sec);
     if (!st)
         return CLI_CONFIG;
     struct fast_clock clock = {.start_wall = mf_wall_seconds(), .start_ms = mf_now_ms(),
@@ -272,11 +243,9 @@ int cmd_run(const struct cli_global *g, int argc, char **argv)
         fprintf(stderr, "mailfleet: %s\n", e.detail);
         rc = CLI_SOFTWARE;
     } else {
-        signal(SIGINT, on_signal);
-        signal(SIGTERM, on_signal);
-        signal(SIGPIPE, SIG_IGN);
+        cli_catch_stop();
         int64_t until = for_s ? fast_now(&clock) + (int64_t)(for_s * speed) : 0;
-        if (engine_run(en, until, until_idle, &stop_flag, &e) != MF_OK) {
+        if (engine_run(en, until, until_idle, &cli_stop, &e) != MF_OK) {
             fprintf(stderr, "mailfleet: %s\n", e.detail);
             rc = CLI_SOFTWARE;
         }
@@ -284,7 +253,7 @@ int cmd_run(const struct cli_global *g, int argc, char **argv)
         stop_sync(en);
         const struct engine_stats *s = engine_stats(en);
         printf("run ended%s: %ld sent, %ld deferred, %ld bounced, %ld refused, %ld unknown, "
-               "%ld skipped, %ld mailbox pause%s\n", stop_flag ? " (signal)" : "", s->sent,
+               "%ld skipped, %ld mailbox pause%s\n", cli_stop ? " (signal)" : "", s->sent,
                s->deferred, s->bounced, s->failed, s->unknown, s->skipped, s->paused,
                s->paused == 1 ? "" : "s");
     }

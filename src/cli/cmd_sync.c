@@ -60,23 +60,10 @@ static const char event_usage[] =
     "are applied. KIND: reply, auto-reply, bounce (hard), complaint,\n"
     "unsubscribe, other.\n";
 
-static volatile sig_atomic_t sync_stop_flag;
-
-static void on_sync_signal(int sig)
-{
-    (void)sig;
-    sync_stop_flag = 1;
-}
-
 static void print_line(void *ctx, const char *line)
 {
     (void)ctx;
-    time_t t = time(NULL);
-    struct tm tm;
-    gmtime_r(&t, &tm);
-    printf("%04d-%02d-%02d %02d:%02d:%02dZ %s\n", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
-           tm.tm_hour, tm.tm_min, tm.tm_sec, line);
-    fflush(stdout);
+    cli_print_stamped(mf_wall_seconds(), line);
 }
 
 struct sync_opts {
@@ -127,17 +114,13 @@ int cmd_sync(const struct cli_global *g, int argc, char **argv)
     if (prc >= 0)
         return prc;
     if (o.insecure)
-        fprintf(stderr, "mailfleet: WARNING: --insecure: the IMAP servers' certificates will "
-                        "NOT be verified; anyone on the path can read the passwords\n");
-    struct store *st = cli_open_store(g);
+        cli_warn_insecure("the IMAP servers' certificates");
+    struct secrets *sec = NULL;
+    struct store *st = cli_open_store_secrets(g, &sec);
     if (!st)
         return CLI_CONFIG;
     struct mf_err e;
     mf_err_clear(&e);
-    struct secrets *sec = secrets_open(st, &e);
-    if (!sec)
-        fprintf(stderr, "mailfleet: warning: %s (only passwords from the environment or "
-                        "files will work)\n", e.detail);
     unsigned char key[32];
     struct event_base *base = event_base_new();
     struct dns *dns = base ? dns_new(base, &e) : NULL;
@@ -161,10 +144,8 @@ int cmd_sync(const struct cli_global *g, int argc, char **argv)
         rc = CLI_CONFIG;
     }
     if (rc == CLI_OK) {
-        signal(SIGINT, on_sync_signal);
-        signal(SIGTERM, on_sync_signal);
-        signal(SIGPIPE, SIG_IGN);
-        while (sync_active(s) && !sync_stop_flag)
+        cli_catch_stop();
+        while (sync_active(s) && !cli_stop)
             cli_pump(base, 200);
         sync_stop(s);
         for (int64_t end = mf_now_ms() + 10000; sync_active(s) && mf_now_ms() < end;)
