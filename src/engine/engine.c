@@ -18,6 +18,7 @@
 #include "engine/sched.h"
 #include "mail/addr.h"
 #include "util/clock.h"
+#include "util/log.h"
 #include "util/tz.h"
 
 #define DUE_BATCH 500
@@ -46,14 +47,10 @@ uint32_t engine_random(struct engine *e)
 
 void engine_note(struct engine *e, const char *fmt, ...)
 {
-    if (!e->cfg.note)
-        return;
-    char line[1024];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(line, sizeof line, fmt, ap);
+    mf_notev(e->cfg.note, e->cfg.note_ctx, fmt, ap);
     va_end(ap);
-    e->cfg.note(e->cfg.note_ctx, line);
 }
 
 struct engine *engine_new(const struct engine_cfg *cfg, struct mf_err *err)

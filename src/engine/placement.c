@@ -13,6 +13,7 @@
 #include "engine/placement_int.h"
 #include "mail/msg.h"
 #include "util/clock.h"
+#include "util/log.h"
 
 #define WAIT_DEFAULT_S 300
 #define POLL_DEFAULT_MS 5000
@@ -20,14 +21,10 @@
 
 void placement_note(struct placement *p, const char *fmt, ...)
 {
-    if (!p->cfg.note)
-        return;
-    char line[1024];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(line, sizeof line, fmt, ap);
+    mf_notev(p->cfg.note, p->cfg.note_ctx, fmt, ap);
     va_end(ap);
-    p->cfg.note(p->cfg.note_ctx, line);
 }
 
 static int poll_ms(const struct placement *p)

@@ -10,6 +10,7 @@
 
 #include "engine/campaign.h"
 #include "engine/placement.h"
+#include "util/log.h"
 
 struct placement_sched {
     struct placement_sched_cfg cfg;
@@ -23,14 +24,10 @@ static void note(struct placement_sched *ps, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 static void note(struct placement_sched *ps, const char *fmt, ...)
 {
-    if (!ps->cfg.note)
-        return;
-    char line[1024];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(line, sizeof line, fmt, ap);
+    mf_notev(ps->cfg.note, ps->cfg.note_ctx, fmt, ap);
     va_end(ap);
-    ps->cfg.note(ps->cfg.note_ctx, line);
 }
 
 struct placement_sched *placement_sched_new(const struct placement_sched_cfg *cfg,

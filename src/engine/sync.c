@@ -16,6 +16,7 @@
 #include "net/imap_drive.h"
 #include "util/buf.h"
 #include "util/clock.h"
+#include "util/log.h"
 
 #define FETCH_CHUNK 20            /* messages per UID FETCH */
 #define SEARCH_WINDOW 1000u       /* UIDs per UID SEARCH: its answer stays < 12 KB */
@@ -79,14 +80,10 @@ static int64_t now_of(const struct sync *s)
 static void note(struct sync *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void note(struct sync *s, const char *fmt, ...)
 {
-    if (!s->cfg.note)
-        return;
-    char line[1024];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(line, sizeof line, fmt, ap);
+    mf_notev(s->cfg.note, s->cfg.note_ctx, fmt, ap);
     va_end(ap);
-    s->cfg.note(s->cfg.note_ctx, line);
 }
 
 static struct imap *core(struct watch *w)

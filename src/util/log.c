@@ -19,6 +19,15 @@ static size_t nsecrets;
 void mf_log_set_level(enum mf_log_level level) { current_level = level; }
 enum mf_log_level mf_log_get_level(void) { return current_level; }
 
+void mf_notev(mf_note_fn fn, void *ctx, const char *fmt, va_list ap)
+{
+    if (!fn)
+        return;
+    char line[1024];
+    vsnprintf(line, sizeof line, fmt, ap);
+    fn(ctx, line);
+}
+
 void mf_log(enum mf_log_level level, const char *fmt, ...)
 {
     static const char *const names[] = {"error", "warning", "info", "debug"};

@@ -11,6 +11,7 @@
 #ifndef MF_UTIL_LOG_H
 #define MF_UTIL_LOG_H
 
+#include <stdarg.h>
 #include <stddef.h>
 
 #include "util/buf.h"
@@ -21,6 +22,13 @@ void mf_log_set_level(enum mf_log_level level);
 enum mf_log_level mf_log_get_level(void);
 void mf_log(enum mf_log_level level, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
+
+/* A module's progress notes (engine, sync, placement): one line each,
+ * formatted here, then handed to the caller's fn with ctx. fn NULL: none.
+ * Lines are cut at 1023 octets. */
+typedef void (*mf_note_fn)(void *ctx, const char *line);
+void mf_notev(mf_note_fn fn, void *ctx, const char *fmt, va_list ap)
+    __attribute__((format(printf, 3, 0)));
 
 #define MF_REDACTED "<redacted>"
 
