@@ -8,11 +8,6 @@
 #     Message-ID at the capturing sink) or recorded `unknown`
 # Usage: MF=build/mailfleet PEERS_DIR=dir tests/e2e/e2e_engine.sh
 . "$(dirname "$0")/lib.sh"
-set -a
-# shellcheck disable=SC1091
-. "$PEERS_DIR/peers.env"
-set +a
-export MAILFLEET_KEY_FILE="$WORK/key"
 if [ -z "${MF_FAULT_PORT:-}" ]; then
   skip_peer fault-peer "sections 1, 4 and 5 need the fault peer, which is not running"
 fi

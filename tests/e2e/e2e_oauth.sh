@@ -14,10 +14,6 @@ if [ -z "${MF_OIDC_ISSUER:-}" ]; then
   finish
   exit $?
 fi
-set -a
-# shellcheck disable=SC1091
-. "$PEERS_DIR/peers.env"
-set +a
 export MAILFLEET_KEY_FILE="$WORK/config/mailfleet/key"
 export NODE_EXTRA_CA_CERTS="$MF_PEER_CA"
 unset MAILFLEET_KEY MAILFLEET_CLIENT_ID MAILFLEET_REFRESH_MARGIN

@@ -19,11 +19,6 @@
 #     again
 # Usage: MF=build/mailfleet PEERS_DIR=dir tests/e2e/e2e_placement.sh
 . "$(dirname "$0")/lib.sh"
-set -a
-# shellcheck disable=SC1091
-. "$PEERS_DIR/peers.env"
-set +a
-export MAILFLEET_KEY_FILE="$WORK/key"
 if [ -z "${MF_IMAP_PORT:-}" ] || [ -z "${MF_SINK_CAPTURE_DIR:-}" ]; then
   skip_peer peers "needs Dovecot and the capturing smtp-sink"
   finish

@@ -10,16 +10,11 @@
 #  3. the follow-up day (fast clock): step 2 reaches leads 2 and 3, never 1
 # Usage: MF=build/mailfleet PEERS_DIR=dir tests/e2e/e2e_unsub.sh
 . "$(dirname "$0")/lib.sh"
-set -a
-# shellcheck disable=SC1091
-. "$PEERS_DIR/peers.env"
-set +a
 if [ -z "${MF_SINK_CAPTURE_PORT:-}" ]; then
   skip_peer sink-capture "the capturing smtp-sink is not running (MF_SINK_CAPTURE_PORT is empty)"
   finish
   exit $?
 fi
-export MAILFLEET_KEY_FILE="$WORK/key"
 export MAILFLEET_DB="$WORK/unsub.db"
 H=127.0.0.1
 PORT=$((MF_SINK_PORT + 17)) # BASE+17: reserved by peers.sh, never a peer's

@@ -4,10 +4,14 @@
 set -u
 MF=${MF:?path to the mailfleet binary}
 PEERS_DIR=${PEERS_DIR:?the peers directory}
+# the peers' ports, users and files, exported for the helpers the tests run
+set -a
 # shellcheck disable=SC1091
 . "$PEERS_DIR/peers.env"
+set +a
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/mf-e2e.XXXXXX")
 export MAILFLEET_DB="$WORK/store.db"
+export MAILFLEET_KEY_FILE="$WORK/key"
 passed=0
 failed=0
 trap '[ -n "${KEEP_WORK:-}" ] || rm -rf "$WORK"' EXIT

@@ -10,42 +10,12 @@
 
 #include <cmocka.h>
 
+#include "unit_fixture.h"
+
 #include "mail/classify.h"
 #include "util/buf.h"
 
 /* ---- fixtures --------------------------------------------------------------------- */
-
-static char fixture_dir[4096];
-
-static void find_fixtures(void)
-{
-    const char *t = getenv("MF_TRANSCRIPTS"); /* tests/transcripts */
-    if (t && *t)
-        snprintf(fixture_dir, sizeof fixture_dir, "%s/../fixtures/mail", t);
-    else
-        snprintf(fixture_dir, sizeof fixture_dir, "%.*s/../fixtures/mail",
-                 (int)(strrchr(__FILE__, '/') - __FILE__), __FILE__);
-}
-
-/* The file's bytes (caller frees). */
-static char *load(const char *name, size_t *len)
-{
-    char path[4200];
-    snprintf(path, sizeof path, "%s/%s", fixture_dir, name);
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        fail_msg("cannot open %s", path);
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *b = malloc((size_t)n + 1);
-    assert_non_null(b);
-    assert_int_equal(fread(b, 1, (size_t)n, f), (size_t)n);
-    b[n] = '\0';
-    fclose(f);
-    *len = (size_t)n;
-    return b;
-}
 
 static void classify_ok(const char *raw, size_t len, struct classify_result *r)
 {
@@ -58,7 +28,7 @@ static void classify_ok(const char *raw, size_t len, struct classify_result *r)
 static void classify_file(const char *name, struct classify_result *r)
 {
     size_t len;
-    char *raw = load(name, &len);
+    char *raw = load_fixture(name, &len);
     classify_ok(raw, len, r);
     free(raw);
 }
@@ -190,7 +160,7 @@ static void test_line_endings(void **state)
     (void)state;
     for (size_t i = 0; i < sizeof wants / sizeof *wants; i++) {
         size_t len;
-        char *raw = load(wants[i].file, &len);
+        char *raw = load_fixture(wants[i].file, &len);
         bool crlf = strstr(raw, "\r\n") != NULL;
         char *other = malloc(len * 2 + 1);
         assert_non_null(other);

@@ -14,6 +14,8 @@
 
 #include <cmocka.h>
 
+#include "unit_fixture.h"
+
 #include "mail/returndate.h"
 #include "util/tz.h"
 
@@ -323,30 +325,6 @@ static void test_html(void **state)
 }
 
 /* ---- the fixtures ---------------------------------------------------------------------- */
-
-static char *load_fixture(const char *name, size_t *len)
-{
-    char path[4200];
-    const char *t = getenv("MF_TRANSCRIPTS"); /* tests/transcripts */
-    if (t && *t)
-        snprintf(path, sizeof path, "%s/../fixtures/mail/%s", t, name);
-    else
-        snprintf(path, sizeof path, "%.*s/../fixtures/mail/%s",
-                 (int)(strrchr(__FILE__, '/') - __FILE__), __FILE__, name);
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        fail_msg("cannot open %s", path);
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *b = malloc((size_t)n + 1);
-    assert_non_null(b);
-    assert_int_equal(fread(b, 1, (size_t)n, f), (size_t)n);
-    b[n] = '\0';
-    fclose(f);
-    *len = (size_t)n;
-    return b;
-}
 
 static void test_fixtures(void **state)
 {
