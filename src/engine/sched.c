@@ -87,9 +87,10 @@ int sched_backoff(int *step_s, uint32_t rnd)
     if (step > 3600)
         step = 3600;
     *step_s = step;
-    /* jitter in [-20%, +20%] so mailboxes of one tenant do not retry together */
-    int spread = step * 2 / 5;
-    return step - step / 5 + (int)(rnd % (uint32_t)(spread + 1));
+    /* jitter of up to +20% so mailboxes of one tenant do not retry together;
+     * never less than the step: a per-minute throttle (Exchange's 4.7.500)
+     * clears only a full minute after the sends that tripped it */
+    return step + (int)(rnd % (uint32_t)(step / 5 + 1));
 }
 
 int sched_gap(int min_s, int max_s, uint32_t rnd)

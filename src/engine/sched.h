@@ -71,8 +71,8 @@ struct sched_verdict sched_check(const struct sched_limits *l, const struct sche
 int sched_spare(const struct sched_limits *l, const struct sched_usage *u, int64_t now);
 
 /* The next backoff step: 60 s, doubling, at most 3600 s; *step_s is the
- * step (0 = none yet) and is updated. Returns the wait with +-20% jitter
- * from rnd (any 32-bit random value). */
+ * step (0 = none yet) and is updated. Returns the wait: the step plus up
+ * to 20% jitter from rnd (any 32-bit random value), never less. */
 int sched_backoff(int *step_s, uint32_t rnd);
 
 /* A random gap in [min_s, max_s] from rnd. */
