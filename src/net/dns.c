@@ -3,6 +3,7 @@
 #include <arpa/inet.h>
 #include <ares.h>
 #include <event2/event.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -201,12 +202,45 @@ static void on_addrinfo(void *arg, int status, int timeouts,
     free(l);
 }
 
+/* An address literal ("127.0.0.1", "::1") of the family asked for, filled
+ * into res. c-ares 1.18 sends A and AAAA queries for an IPv4 literal when
+ * the family is AF_UNSPEC: a round trip to the resolver (or its timeout)
+ * before every connection to a host given by address. */
+static bool numeric_host(const char *host, int port, int family, struct dns_result *res)
+{
+    struct dns_addr *a = &res->addrs[0];
+    memset(res, 0, sizeof *res);
+    struct sockaddr_in *sin = (struct sockaddr_in *)&a->ss;
+    struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&a->ss;
+    if (family != AF_INET6 && inet_pton(AF_INET, host, &sin->sin_addr) == 1) {
+        sin->sin_family = AF_INET;
+        sin->sin_port = htons((uint16_t)port);
+        a->family = AF_INET;
+        a->len = sizeof *sin;
+    } else if (family != AF_INET && inet_pton(AF_INET6, host, &sin6->sin6_addr) == 1) {
+        sin6->sin6_family = AF_INET6;
+        sin6->sin6_port = htons((uint16_t)port);
+        a->family = AF_INET6;
+        a->len = sizeof *sin6;
+    } else {
+        return false;
+    }
+    snprintf(a->text, sizeof a->text, "%s", host);
+    res->n = 1;
+    return true;
+}
+
 enum mf_rc dns_resolve(struct dns *d, const char *host, int port, int family,
                        dns_cb cb, void *ctx)
 {
     if (!host || !*host || strlen(host) >= sizeof ((struct lookup *)0)->host ||
         port <= 0 || port > 65535)
         return MF_EINVAL;
+    struct dns_result numeric;
+    if (numeric_host(host, port, family, &numeric)) {
+        cb(ctx, MF_OK, &numeric, NULL);
+        return MF_OK;
+    }
     struct lookup *l = calloc(1, sizeof *l);
     if (!l)
         return MF_ENOMEM;
