@@ -335,7 +335,8 @@ fail:
 }
 
 static void pending_push(struct engine_pending **v, size_t *n, size_t *cap, int64_t outbox_id,
-                         const struct engine_outcome *o, int tries)
+                         const struct engine_outcome *o, int tries,
+                         const struct engine_stats *counted)
 {
     if (*n == *cap) {
         size_t ncap = *cap ? *cap * 2 : 16;
@@ -345,7 +346,21 @@ static void pending_push(struct engine_pending **v, size_t *n, size_t *cap, int6
         *v = nv;
         *cap = ncap;
     }
-    (*v)[(*n)++] = (struct engine_pending){.outbox_id = outbox_id, .out = *o, .tries = tries};
+    (*v)[(*n)++] = (struct engine_pending){.outbox_id = outbox_id, .out = *o, .tries = tries,
+                                           .counted = counted ? *counted
+                                                              : (struct engine_stats){0}};
+}
+
+static void stats_sub(struct engine_stats *a, const struct engine_stats *b)
+{
+    a->queued -= b->queued;
+    a->sent -= b->sent;
+    a->deferred -= b->deferred;
+    a->failed -= b->failed;
+    a->unknown -= b->unknown;
+    a->bounced -= b->bounced;
+    a->skipped -= b->skipped;
+    a->paused -= b->paused;
 }
 
 static void apply_try(struct engine *e, int64_t outbox_id, const struct engine_outcome *o,
@@ -353,13 +368,18 @@ static void apply_try(struct engine *e, int64_t outbox_id, const struct engine_o
 {
     struct mf_err err;
     mf_err_clear(&err);
+    struct engine_stats before = e->stats;
     if (apply_outcome(e, outbox_id, o, &err) != MF_OK) {
         if (tries == 0)
             engine_note(e, "could not record the outcome of message %" PRId64 ": %s; trying "
                         "again", outbox_id, err.detail);
-        pending_push(&e->retry, &e->nretry, &e->capretry, outbox_id, o, tries + 1);
+        pending_push(&e->retry, &e->nretry, &e->capretry, outbox_id, o, tries + 1, NULL);
     } else if (store_group_active(e->cfg.st)) {
-        pending_push(&e->grouped, &e->ngrouped, &e->capgrouped, outbox_id, o, tries);
+        /* counted now, taken back if the group does not commit: the retry
+         * counts it again */
+        struct engine_stats counted = e->stats;
+        stats_sub(&counted, &before);
+        pending_push(&e->grouped, &e->ngrouped, &e->capgrouped, outbox_id, o, tries, &counted);
     }
 }
 
@@ -370,9 +390,11 @@ void engine_apply(struct engine *e, int64_t outbox_id, const struct engine_outco
 
 void engine_group_done(struct engine *e, bool committed)
 {
-    for (size_t i = 0; !committed && i < e->ngrouped; i++)
+    for (size_t i = 0; !committed && i < e->ngrouped; i++) {
+        stats_sub(&e->stats, &e->grouped[i].counted);
         pending_push(&e->retry, &e->nretry, &e->capretry, e->grouped[i].outbox_id,
-                     &e->grouped[i].out, e->grouped[i].tries + 1);
+                     &e->grouped[i].out, e->grouped[i].tries + 1, NULL);
+    }
     e->ngrouped = 0;
 }
 

@@ -29,6 +29,7 @@ struct engine_pending {
     int64_t outbox_id;
     struct engine_outcome out;
     int tries;
+    struct engine_stats counted; /* what recording it added to the run's counts */
 };
 
 struct engine {
