@@ -108,7 +108,9 @@ static int show_enrollment(void *ctx, const struct store_enrollment *en)
     char due[32] = "-";
     if (store_campaign_by_id(s->st, en->campaign_id, &c, &e) != MF_OK)
         return 0;
-    if (!strcmp(en->state, "active"))
+    if (!strcmp(en->state, "active") && en->next_due == 0) /* imported, never scheduled */
+        snprintf(due, sizeof due, "now");
+    else if (!strcmp(en->state, "active"))
         when(en->next_due, due, sizeof due);
     printf("  %-20s %-8s next step %d, due %s, mailbox %s%s%s\n", c.name, en->state,
            en->next_step + 1, due, en->mailbox[0] ? en->mailbox : "(not yet)",

@@ -85,6 +85,7 @@ void engine_free(struct engine *e)
                     e->nretry == 1 ? "" : "s");
     free(e->retry);
     free(e->grouped);
+    free(e->holds);
     for (size_t i = 0; i < e->ncamps; i++)
         campaign_free(e->camps[i].spec);
     free(e->camps);
@@ -278,6 +279,7 @@ static void mb_charge(struct mbstate *v, size_t n, struct mbstate *b, int64_t ne
 struct tick {
     struct engine *e;
     int64_t now;
+    bool loaded;                /* mbs read (at the first due enrollment) */
     struct mbstate *mbs;
     size_t nmbs;
     int queued;
@@ -285,6 +287,65 @@ struct tick {
     struct mf_err *err;
     enum mf_rc rc;
 };
+
+/* ---- holds: a mailbox's due follow-ups left unread a while ------------------------------- */
+
+static int hold_cmp(const void *key, const void *elem)
+{
+    return strcmp(key, ((const struct engine_hold *)elem)->account);
+}
+
+static struct engine_hold *hold_find(struct engine *e, const char *account)
+{
+    return e->nholds ? bsearch(account, e->holds, e->nholds, sizeof *e->holds, hold_cmp)
+                     : NULL;
+}
+
+/* Out of memory, the mailbox is simply not held: its follow-ups are read
+ * every tick, as they would be without holds. */
+static void hold_set(struct engine *e, const char *account, int64_t until)
+{
+    struct engine_hold *h = hold_find(e, account);
+    if (h) {
+        h->until = until;
+        return;
+    }
+    if (e->nholds == e->capholds) {
+        size_t cap = e->capholds ? 2 * e->capholds : 16;
+        struct engine_hold *v = realloc(e->holds, cap * sizeof *v);
+        if (!v)
+            return;
+        e->holds = v;
+        e->capholds = cap;
+    }
+    size_t at = 0;
+    while (at < e->nholds && strcmp(e->holds[at].account, account) < 0)
+        at++;
+    memmove(&e->holds[at + 1], &e->holds[at], (e->nholds - at) * sizeof *e->holds);
+    snprintf(e->holds[at].account, sizeof e->holds[at].account, "%s", account);
+    e->holds[at].until = until;
+    e->nholds++;
+}
+
+void engine_hold_clear(struct engine *e, const char *account)
+{
+    struct engine_hold *h = hold_find(e, account);
+    if (h)
+        h->until = 0;
+}
+
+/* Another program changed the store (a person resumed a mailbox or raised
+ * a cap, say): every held mailbox is looked at again. */
+static void holds_check(struct engine *e)
+{
+    int64_t version = 0;
+    struct mf_err err;
+    mf_err_clear(&err);
+    if (store_data_version(e->cfg.st, &version, &err) == MF_OK && version != e->data_version) {
+        e->data_version = version;
+        e->nholds = 0;
+    }
+}
 
 static void due_later(struct tick *t, int64_t when)
 {
@@ -423,13 +484,17 @@ static enum mf_rc consider(struct tick *t, struct store_enrollment *en)
         } else if (b && e->cfg.followups_ok &&
                    !e->cfg.followups_ok(e->cfg.followups_ctx, b->m.account, t->now)) {
             due_later(t, t->now + 60); /* replies unread: the follow-up waits */
+            hold_set(e, b->m.account, t->now + 60);
         } else if (b) {
-            /* a follow-up: its mailbox, or wait */
+            /* a follow-up: its mailbox, or wait (and the mailbox's other
+             * follow-ups with it) */
             struct sched_verdict v = sched_check(&b->l, &b->u, 1, 1, t->now);
-            if (v.block == SCHED_OK)
+            if (v.block == SCHED_OK) {
                 rc = queue_message(t, en, c, &lead, b);
-            else
+            } else {
                 due_later(t, v.not_before ? v.not_before : t->now + 60);
+                hold_set(e, b->m.account, sched_hold_until(&v, t->now));
+            }
         } else {
             int64_t earliest = 0;
             b = mb_pick(t->mbs, t->nmbs, t->now, &earliest);
@@ -443,33 +508,53 @@ static enum mf_rc consider(struct tick *t, struct store_enrollment *en)
     return rc;
 }
 
+/* Every mailbox's limits and usage, read when the tick first needs them: a
+ * tick with nothing due (the nights, or between steps) reads no mailbox,
+ * which with thousands of them was most of an idle run's work. */
+static enum mf_rc load_mailboxes(struct tick *t)
+{
+    struct load_ctx lc = {.e = t->e, .now = t->now, .err = t->err};
+    enum mf_rc rc = store_mailbox_list(t->e->cfg.st, load_cb, &lc, t->err);
+    t->mbs = lc.v;
+    t->nmbs = lc.n;
+    t->loaded = true;
+    return rc == MF_OK ? lc.rc : rc;
+}
+
+/* Read no due follow-up of a held mailbox: without this, a paused mailbox
+ * (or one at its cap) with a tick's batch of due follow-ups filled every
+ * tick, and no other mailbox's follow-up was ever read. A hold made during
+ * a tick counts from the next one (the tick's rows are read first). */
+static bool held(void *ctx, const char *mailbox)
+{
+    struct tick *t = ctx;
+    const struct engine_hold *h = *mailbox ? hold_find(t->e, mailbox) : NULL;
+    return h && h->until > t->now;
+}
+
 static int due_cb(void *ctx, const struct store_enrollment *row)
 {
     struct tick *t = ctx;
     struct store_enrollment en = *row;
-    t->rc = consider(t, &en);
+    t->rc = t->loaded ? MF_OK : load_mailboxes(t);
+    if (t->rc == MF_OK)
+        t->rc = consider(t, &en);
     return t->rc != MF_OK;
 }
 
 enum mf_rc engine_tick(struct engine *e, int *queued, int64_t *next_due, struct mf_err *err)
 {
     struct tick t = {.e = e, .now = engine_now(e), .err = err};
-    struct load_ctx lc = {.e = e, .now = t.now, .err = err};
-    enum mf_rc rc = store_mailbox_list(e->cfg.st, load_cb, &lc, err);
-    if (rc == MF_OK)
-        rc = lc.rc;
-    t.mbs = lc.v;
-    t.nmbs = lc.n;
+    holds_check(e);
     /* one transaction per tick: one commit for all it queues */
-    if (rc == MF_OK)
-        rc = store_begin(e->cfg.st, err);
+    enum mf_rc rc = store_begin(e->cfg.st, err);
     if (rc == MF_OK) {
-        rc = store_enrollments_due(e->cfg.st, t.now, DUE_BATCH, due_cb, &t, err);
+        rc = store_enrollments_due(e->cfg.st, t.now, DUE_BATCH, held, due_cb, &t, err);
         rc = rc == MF_OK ? store_commit(e->cfg.st, err) : (store_rollback(e->cfg.st), rc);
         if (rc != MF_OK)
             t.queued = 0;
     }
-    free(lc.v);
+    free(t.mbs);
     if (rc == MF_OK)
         rc = t.rc;
     *queued = t.queued;

@@ -73,8 +73,10 @@ static enum mf_rc on_sent(struct engine *e, struct store_outbox *ob,
     if (rc == MF_OK)
         rc = store_event_add(st, engine_now(e), "sent", en->lead_id, en->campaign_id, mb.account, ob->id,
                              ob->message_id, NULL, NULL, err);
-    if (rc == MF_OK && mb.backoff_s)
+    if (rc == MF_OK && mb.backoff_s) {
         rc = store_mailbox_set_backoff(st, mb.account, 0, 0, err);
+        engine_hold_clear(e, mb.account);
+    }
     if (rc == MF_OK) {
         if (ob->step == 0 || !en->thread_id[0]) {
             snprintf(en->thread_id, sizeof en->thread_id, "%s", ob->message_id);

@@ -32,6 +32,13 @@ struct engine_pending {
     struct engine_stats counted; /* what recording it added to the run's counts */
 };
 
+/* A mailbox that could not send a due follow-up: its due follow-ups are
+ * left unread until `until` (engine.c). */
+struct engine_hold {
+    char account[64];
+    int64_t until;
+};
+
 struct engine {
     struct engine_cfg cfg;
     struct engine_stats stats;
@@ -49,7 +56,14 @@ struct engine {
     struct engine_pending *grouped, *retry;
     size_t ngrouped, capgrouped, nretry, capretry;
     uint32_t rnd_state;
+    struct engine_hold *holds; /* sorted by account */
+    size_t nholds, capholds;
+    int64_t data_version;      /* the store's, when the holds were last checked */
 };
+
+/* A success ended the mailbox's backoff: its held follow-ups are read
+ * again (engine.c). */
+void engine_hold_clear(struct engine *e, const char *account);
 
 int64_t engine_now(struct engine *e);
 int64_t engine_now_ms(struct engine *e);

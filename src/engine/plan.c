@@ -88,6 +88,92 @@ static bool due_pop(struct plan *p, int64_t now, struct plan_due *out)
     return true;
 }
 
+/* ---- holds (engine.c's): a held mailbox's due follow-ups wait out of the heap ------------- */
+
+static bool push_index(int32_t **v, size_t *n, size_t *cap, int32_t x)
+{
+    if (*n == *cap) {
+        size_t ncap = *cap ? 2 * *cap : 16;
+        int32_t *nv = realloc(*v, ncap * sizeof *nv);
+        if (!nv)
+            return false;
+        *v = nv;
+        *cap = ncap;
+    }
+    (*v)[(*n)++] = x;
+    return true;
+}
+
+static bool park(struct plan *p, int32_t mb, struct plan_due d)
+{
+    struct plan_mb *m = &p->mbs[mb];
+    int32_t at;
+    if (p->free_parked) {
+        at = p->free_parked - 1;
+        p->free_parked = p->parked[at].next;
+    } else {
+        if (p->nparked == p->parkedcap) {
+            size_t cap = p->parkedcap ? 2 * p->parkedcap : 1024;
+            struct plan_parked *v = realloc(p->parked, cap * sizeof *v);
+            if (!v)
+                return false;
+            p->parked = v;
+            p->parkedcap = cap;
+        }
+        at = (int32_t)p->nparked++;
+    }
+    if (!m->parked && !push_index(&p->parking, &p->nparking, &p->parkingcap, mb))
+        return false;
+    p->parked[at] = (struct plan_parked){.d = d, .next = m->parked};
+    m->parked = at + 1;
+    return true;
+}
+
+/* The parked rows of every mailbox whose hold has ended go back in the
+ * heap, with their due times: the engine reads them again in its order. */
+static bool unpark(struct plan *p, int64_t now)
+{
+    size_t keep = 0;
+    for (size_t i = 0; i < p->nparking; i++) {
+        struct plan_mb *m = &p->mbs[p->parking[i]];
+        if (m->held_until > now) {
+            p->parking[keep++] = p->parking[i];
+            continue;
+        }
+        while (m->parked) {
+            int32_t at = m->parked - 1;
+            if (!due_push(p, p->parked[at].d))
+                return false;
+            m->parked = p->parked[at].next;
+            p->parked[at].next = p->free_parked;
+            p->free_parked = at + 1;
+        }
+    }
+    p->nparking = keep;
+    return true;
+}
+
+/* A tick's holds count from the next tick, as in the engine, which reads
+ * its rows before it considers them. */
+static bool hold(struct plan *p, struct plan_mb *b, int64_t until)
+{
+    b->hold_next = until;
+    if (b->hold_set)
+        return true;
+    b->hold_set = true;
+    return push_index(&p->holding, &p->nholding, &p->holdingcap, (int32_t)(b - p->mbs));
+}
+
+static void holds_begin(struct plan *p)
+{
+    for (size_t i = 0; i < p->nholding; i++) {
+        struct plan_mb *m = &p->mbs[p->holding[i]];
+        m->held_until = m->hold_next;
+        m->hold_set = false;
+    }
+    p->nholding = 0;
+}
+
 /* ---- windows and delays, once per tick and campaign/zone ------------------------------------ */
 
 static int64_t window_open(struct plan *p, uint32_t camp, int32_t zone, int64_t now)
@@ -281,6 +367,8 @@ static enum verdict consider(struct plan *p, struct tick *t, uint32_t i, int64_t
         if (v.block == SCHED_OK)
             return queue(p, t, i, b);
         due_later(t, v.not_before ? v.not_before : t->now + 60);
+        if (!hold(p, b, sched_hold_until(&v, t->now)))
+            p->oom = true;
         return WAITS;
     }
     if ((b = plan_mb_pick(p, t->now)))
@@ -296,8 +384,16 @@ static bool tick(struct plan *p, int64_t now, int *queued, int64_t *next_due)
     size_t nwaits = 0;
     bool ok = true;
     plan_mb_wake(p, now);
+    holds_begin(p);
+    ok = unpark(p, now);
     struct plan_due d;
-    for (int k = 0; k < PLAN_DUE_BATCH && ok && due_pop(p, now, &d); k++) {
+    for (int k = 0; k < PLAN_DUE_BATCH && ok && due_pop(p, now, &d);) {
+        const struct plan_en *en = &p->ens[d.en];
+        if (en->mb >= 0 && p->mbs[en->mb].held_until > now) {
+            ok = park(p, en->mb, d); /* not read: not counted */
+            continue;
+        }
+        k++;
         int64_t later = 0;
         switch (consider(p, &t, d.en, &later)) {
         case WAITS: /* back in its place after the tick, as the engine reads it again */

@@ -60,6 +60,10 @@ struct plan_mb {
     int spare;                  /* key in the ready heap */
     int hpos, epos;             /* places in the heaps, PLAN_NONE when out */
     int64_t check_at;           /* key in the check heap */
+    /* engine.c's holds: its due follow-ups are parked until held_until */
+    int64_t held_until, hold_next; /* hold_next: set by this tick, counts from the next */
+    bool hold_set;
+    int32_t parked;             /* first parked row + 1 (0: none) */
 };
 
 /* The fields a template needs that have no fallback (any spintax option). */
@@ -97,6 +101,12 @@ struct plan_en {
 struct plan_due {
     int64_t due, id;
     uint32_t en;
+};
+
+/* A due enrollment of a held mailbox, out of the heap until the hold ends. */
+struct plan_parked {
+    struct plan_due d;
+    int32_t next;               /* the mailbox's next parked row + 1, or the free list's */
 };
 
 /* A queued message, in outbox order. */
@@ -147,6 +157,13 @@ struct plan {
     size_t nbase, base_at;
     struct plan_due *heap;
     size_t nheap, heapcap;
+    /* parked rows (a list per mailbox, and a free list), the mailboxes
+     * with parked rows, and those a tick held */
+    struct plan_parked *parked;
+    size_t nparked, parkedcap;
+    int32_t free_parked;        /* + 1, 0: none */
+    int32_t *parking, *holding;
+    size_t nparking, parkingcap, nholding, holdingcap;
     /* the outbox */
     struct plan_msg *q;
     size_t qhead, qtail, qcap;

@@ -643,6 +643,9 @@ void plan_free(struct plan *p)
     free(p->zone_ok);
     free(p->base);
     free(p->heap);
+    free(p->parked);
+    free(p->parking);
+    free(p->holding);
     free(p->q);
     free(p->ready.v);
     free(p->checks.v);

@@ -336,9 +336,10 @@ bool plan_mb_sent(struct plan *p, struct plan_mb *m, int64_t now)
         (m->tenant != PLAN_NONE && !plan_series_add(&p->tenants[m->tenant].ext, now * 1000, 1)))
         return false;
     m->pending--;
-    if (m->backoff_s) { /* a success ends the backoff (engine_apply's on_sent) */
+    if (m->backoff_s) { /* a success ends the backoff and its hold (engine_apply's on_sent) */
         m->backoff_until = 0;
         m->backoff_s = 0;
+        m->held_until = m->hold_next = 0;
         plan_mb_refresh(p, m, now);
         return true;
     }

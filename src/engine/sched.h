@@ -75,6 +75,13 @@ int sched_spare(const struct sched_limits *l, const struct sched_usage *u, int64
  * to 20% jitter from rnd (any 32-bit random value), never less. */
 int sched_backoff(int *step_s, uint32_t rnd);
 
+/* Until when the due follow-ups of a mailbox that cannot send (verdict v,
+ * not OK) are left unread, so that they do not fill every tick's batch of
+ * due enrollments and starve the other mailboxes' (engine, plan): until
+ * the block lets go; INT64_MAX for a pause, which only a person ends (the
+ * engine reads them again whenever another program changes the store). */
+int64_t sched_hold_until(const struct sched_verdict *v, int64_t now);
+
 /* A random gap in [min_s, max_s] from rnd. */
 int sched_gap(int min_s, int max_s, uint32_t rnd);
 

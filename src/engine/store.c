@@ -398,6 +398,12 @@ bool store_busy(const struct store *st)
     return st->busy;
 }
 
+enum mf_rc store_data_version(struct store *st, int64_t *out, struct mf_err *err)
+{
+    sqlite3_stmt *s = store_lazy(st, L_DATA_VERSION, "PRAGMA data_version", err);
+    return s ? store_step_int64(st, s, out, "reading the store's version", err) : MF_ESTORE;
+}
+
 struct store *store_open(const char *path, struct mf_err *err)
 {
     char def[4096];

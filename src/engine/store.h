@@ -92,6 +92,9 @@ enum mf_rc store_group_open(struct store *st, struct mf_err *err);
 /* True when the store's last error was another connection holding the lock
  * past the busy timeout (5 s): worth trying again later. */
 bool store_busy(const struct store *st);
+/* A number that changes when another connection (another program) commits
+ * a change to the store; this connection's own commits leave it. */
+enum mf_rc store_data_version(struct store *st, int64_t *out, struct mf_err *err);
 enum mf_rc store_group_commit(struct store *st, struct mf_err *err);
 bool store_group_active(const struct store *st);
 
@@ -280,10 +283,14 @@ struct store_enrollment {
 enum mf_rc store_enroll(struct store *st, int64_t campaign_id, int64_t lead_id,
                         int64_t due, bool *inserted, struct mf_err *err);
 /* Active enrollments of active campaigns due by `until`, oldest due first,
- * at most limit. */
+ * at most limit of those `skip` (may be NULL) lets through: it is asked
+ * each due row's mailbox ("" before the first touch), and the rows it skips
+ * neither count nor reach cb. */
 typedef int (*store_enrollment_cb)(void *ctx, const struct store_enrollment *e);
+typedef bool (*store_mailbox_skip_cb)(void *ctx, const char *mailbox);
 enum mf_rc store_enrollments_due(struct store *st, int64_t until, int limit,
-                                 store_enrollment_cb cb, void *ctx, struct mf_err *err);
+                                 store_mailbox_skip_cb skip, store_enrollment_cb cb,
+                                 void *ctx, struct mf_err *err);
 enum mf_rc store_enrollment_get(struct store *st, int64_t id, struct store_enrollment *out,
                                 struct mf_err *err);
 enum mf_rc store_enrollment_update(struct store *st, const struct store_enrollment *e,

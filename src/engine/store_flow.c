@@ -51,13 +51,16 @@ enum mf_rc store_enroll(struct store *st, int64_t campaign_id, int64_t lead_id,
 
 /* Rows are collected first: the callback may write to the store. */
 static enum mf_rc collect_enrollments(struct store *st, sqlite3_stmt *s, int limit,
-                                      store_enrollment_cb cb, void *ctx, const char *what,
-                                      struct mf_err *err)
+                                      store_mailbox_skip_cb skip, store_enrollment_cb cb,
+                                      void *ctx, const char *what, struct mf_err *err)
 {
     size_t cap = 64, n = 0;
     struct store_enrollment *rows = malloc(cap * sizeof *rows);
     int rc = SQLITE_DONE;
     while (rows && (limit <= 0 || n < (size_t)limit) && (rc = sqlite3_step(s)) == SQLITE_ROW) {
+        const unsigned char *mailbox = sqlite3_column_text(s, 3); /* ENROLL_COLS' e.mailbox */
+        if (skip && skip(ctx, mailbox ? (const char *)mailbox : ""))
+            continue;
         if (n == cap) {
             struct store_enrollment *bigger = realloc(rows, 2 * cap * sizeof *rows);
             if (!bigger)
@@ -81,7 +84,8 @@ static enum mf_rc collect_enrollments(struct store *st, sqlite3_stmt *s, int lim
 }
 
 enum mf_rc store_enrollments_due(struct store *st, int64_t until, int limit,
-                                 store_enrollment_cb cb, void *ctx, struct mf_err *err)
+                                 store_mailbox_skip_cb skip, store_enrollment_cb cb,
+                                 void *ctx, struct mf_err *err)
 {
     sqlite3_stmt *s = store_lazy(st, L_ENROLL_DUE,
         "SELECT " ENROLL_COLS " FROM enrollments e JOIN campaigns c ON c.id = e.campaign_id"
@@ -90,7 +94,7 @@ enum mf_rc store_enrollments_due(struct store *st, int64_t until, int limit,
     if (!s)
         return MF_ESTORE;
     INT(s, 1, until);
-    return collect_enrollments(st, s, limit, cb, ctx, "reading due enrollments", err);
+    return collect_enrollments(st, s, limit, skip, cb, ctx, "reading due enrollments", err);
 }
 
 enum mf_rc store_enrollments_of_lead(struct store *st, int64_t lead_id,
@@ -101,7 +105,7 @@ enum mf_rc store_enrollments_of_lead(struct store *st, int64_t lead_id,
     if (!s)
         return MF_ESTORE;
     INT(s, 1, lead_id);
-    return collect_enrollments(st, s, 0, cb, ctx, "reading the lead's enrollments", err);
+    return collect_enrollments(st, s, 0, NULL, cb, ctx, "reading the lead's enrollments", err);
 }
 
 enum mf_rc store_enrollment_get(struct store *st, int64_t id, struct store_enrollment *out,

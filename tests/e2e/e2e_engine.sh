@@ -5,7 +5,8 @@
 #  2. simulated days on a fast clock: the ramp, daily caps and follow-up
 #     delays, checked from mailfleet's send log against smtp-sink
 #  3. kill -9 at random moments: every lead-step delivered exactly once (by
-#     Message-ID at the capturing sink) or recorded `unknown`
+#     Message-ID at the capturing sink) or recorded `unknown`; a lock held by
+#     another program; a paused mailbox's backlog does not hold up the others
 # Usage: MF=build/mailfleet PEERS_DIR=dir tests/e2e/e2e_engine.sh
 . "$(dirname "$0")/lib.sh"
 if [ -z "${MF_FAULT_PORT:-}" ]; then
@@ -188,6 +189,9 @@ printf '%s\n' "$out"
 # sending or data_sent), and a second run finds nothing missing.
 L=8000
 capture_campaign lock "$L"
+n=lead-show-before-the-first-send
+check $n 0 "$MF" lead show lock1@example.test &&
+  expect $n 'lock +active +next step 1, due now, mailbox \(not yet\)' && ok $n
 "$MF" run --until-idle --no-gap --for 60 > "$WORK/lock-run.out" 2>&1 &
 pid=$!
 for _ in $(seq 1 1000); do
@@ -217,6 +221,50 @@ out="the lock held with ${at_lock:-?} sent; the first run ended with $during sen
   ok $n || fail $n "not exactly once across the lock"
 printf '%s\n' "$out"
 grep -m1 -E "could not|locked|busy" "$WORK/lock-run.out" || true
+
+# ---- 3c. a paused mailbox's due follow-ups do not hold up the others' ------------------
+# More than a tick reads (500) of them, due before the other mailbox's: the
+# other mailbox's go out at once; resumed by another program mid-run, the
+# paused mailbox's go out too.
+export MAILFLEET_DB="$WORK/held.db"
+for m in heldA heldB; do
+  "$MF" account add "$m" --host "$H" --port "$MF_SINK_PORT" --security none --user '' \
+    --from "$m@held.e2e.test" >/dev/null
+  "$MF" mailbox add "$m" --daily-cap 100000 --no-ramp >/dev/null
+done
+db "update mailboxes set per_minute = 100000"
+campaign held '  - subject: "First"
+    body: "First."
+  - delay: 1 day
+    body: "Second."' > "$WORK/held.yaml"
+{ echo "email"; for i in $(seq 1 610); do echo "held$i@example.test"; done; } > "$WORK/held.csv"
+"$MF" campaign create "$WORK/held.yaml" --start >/dev/null
+"$MF" leads import "$WORK/held.csv" --campaign held >/dev/null
+now=$(date +%s)
+db "update enrollments set next_step = 1, thread_id = '<h' || id || '@held.e2e.test>',
+      last_message_id = '<h' || id || '@held.e2e.test>', thread_subject = 'First',
+      mailbox = CASE WHEN id <= 600 THEN 'heldA' ELSE 'heldB' END,
+      next_due = CASE WHEN id <= 600 THEN $now - 3600 ELSE $now - 60 END;
+    update mailboxes set status = 'paused', pause_reason = 'e2e' where account = 'heldA'"
+held_sent() { db "select count(*) from outbox where state = 'sent' and mailbox = '$1'"; }
+"$MF" run --no-gap --for 30 > "$WORK/held-run.out" 2>&1 &
+pid=$!
+for _ in $(seq 1 100); do
+  [ "$(held_sent heldB)" -lt 10 ] || break
+  sleep 0.1
+done
+b_first=$(held_sent heldB) a_first=$(held_sent heldA)
+"$MF" mailbox resume heldA >/dev/null
+for _ in $(seq 1 200); do
+  [ "$(held_sent heldA)" -lt 600 ] || break
+  sleep 0.1
+done
+kill -TERM "$pid" 2>/dev/null; wait "$pid" 2>/dev/null || true
+n=paused-mailbox-backlog-does-not-hold-up-the-others
+out="while heldA was paused: heldB sent $b_first, heldA $a_first; after the resume: heldA sent $(held_sent heldA)"
+[ "$b_first" -eq 10 ] && [ "$a_first" -eq 0 ] && [ "$(held_sent heldA)" -eq 600 ] && ok $n ||
+  fail $n "wanted 10 from heldB while heldA was paused, then heldA's 600"
+printf '%s\n' "$out"
 
 # ---- 4. a 4.7.500 storm backs the mailbox off and recovers; mailbox import ---------
 if [ -n "${MF_FAULT_PORT:-}" ]; then

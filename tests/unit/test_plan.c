@@ -330,7 +330,7 @@ static void on_note(void *ctx, const char *line)
         add(s, *s->clock, line + 5, strrchr(line, ' ') + 1);
 }
 
-static void run_engine(struct store *st, struct sends *out)
+static void run_engine_for(struct store *st, struct sends *out, int hours)
 {
     struct store *copy = store_open_copy(st, &e);
     assert_non_null(copy);
@@ -342,7 +342,7 @@ static void run_engine(struct store *st, struct sends *out)
     assert_non_null(en);
     int requeued = 0, unknown = 0;
     OK(engine_recover(en, &requeued, &unknown, &e));
-    while (now < START + HOURS * 3600) {
+    while (now < START + hours * 3600) {
         int queued_n = 0;
         int64_t next = 0;
         OK(engine_tick(en, &queued_n, &next, &e));
@@ -351,6 +351,11 @@ static void run_engine(struct store *st, struct sends *out)
     }
     engine_free(en);
     store_close(copy);
+}
+
+static void run_engine(struct store *st, struct sends *out)
+{
+    run_engine_for(st, out, HOURS);
 }
 
 static long count_of(const struct sends *s, const char *mailbox)
@@ -420,6 +425,88 @@ static void test_plan_only_reads(void **state)
     store_close(st);
 }
 
+/* ---- a mailbox that cannot send does not starve the others --------------------------- */
+
+static const struct mb held_mailboxes[] = {
+    {.name = "p", .tz = "UTC", .status = "paused", .per_minute = 30, .rcpt_per_day = 10000,
+     .daily_cap = 1000},
+    {.name = "q", .tz = "UTC", .per_minute = 30, .rcpt_per_day = 10000, .daily_cap = 5},
+    {.name = "m", .tz = "UTC", .per_minute = 30, .rcpt_per_day = 10000, .daily_cap = 1000},
+};
+
+static const char steady[] =
+    "name: steady\n"
+    "window: { start: \"00:00\", end: \"23:59\", days: everyday }\n"
+    "gap: { min: 45, max: 45 }\n"
+    "unsubscribe: { text: \"Reply stop.\" }\n"
+    "postal_address: \"Test Ltd\"\n"
+    "steps:\n"
+    "  - subject: \"Hi\"\n"
+    "    body: \"Hi.\"\n"
+    "  - delay: 1 day\n"
+    "    body: \"Again.\"\n";
+
+/* Enrollment `id` (the store's next), a follow-up due at `due` from mailbox. */
+static void held_follow_up(struct store *st, int64_t camp, int64_t id, const char *mailbox,
+                           int64_t due)
+{
+    char addr[64];
+    snprintf(addr, sizeof addr, "held%lld@leads.test", (long long)id);
+    int64_t lead = 0;
+    bool ins = false;
+    OK(store_lead_add(st, addr, "leads.test", "{}", "UTC", &lead, &ins, &e));
+    enroll(st, camp, lead, due);
+    struct store_enrollment en;
+    OK(store_enrollment_get(st, id, &en, &e));
+    assert_int_equal(en.lead_id, lead);
+    snprintf(en.mailbox, sizeof en.mailbox, "%s", mailbox);
+    en.next_step = 1;
+    snprintf(en.thread_id, sizeof en.thread_id, "<h%lld@fleet.test>", (long long)id);
+    snprintf(en.last_message_id, sizeof en.last_message_id, "%s", en.thread_id);
+    snprintf(en.thread_subject, sizeof en.thread_subject, "Hi");
+    OK(store_enrollment_update(st, &en, &e));
+}
+
+/* More due follow-ups of a paused mailbox (p) and of one at its daily cap
+ * (q) than the engine reads per tick, older than those of a mailbox that
+ * can send (m): m's go out all the same, in the plan as in the engine. */
+static void test_held_mailboxes_do_not_starve_the_others(void **state)
+{
+    (void)state;
+    char path[300];
+    snprintf(path, sizeof path, "%s/held.db", dir);
+    struct store *st = store_open(path, &e);
+    assert_non_null(st);
+    for (size_t i = 0; i < sizeof held_mailboxes / sizeof *held_mailboxes; i++)
+        add_mailbox(st, &held_mailboxes[i]);
+    int64_t camp = add_campaign(st, "steady", steady, 2, true);
+    int64_t id = 1;
+    for (int i = 0; i < PLAN_DUE_BATCH + 100; i++)
+        held_follow_up(st, camp, id++, "p", START - 7200);
+    for (int i = 0; i < PLAN_DUE_BATCH + 100; i++)
+        held_follow_up(st, camp, id++, "q", START - 3600);
+    for (int i = 0; i < 20; i++)
+        held_follow_up(st, camp, id++, "m", START - 60);
+    static struct sends planned, engine;
+    memset(&planned, 0, sizeof planned);
+    memset(&engine, 0, sizeof engine);
+    struct plan_cfg cfg = {.st = st, .start = START, .until = START + 2 * 3600, .seed = 7,
+                           .on_send = on_send, .ctx = &planned};
+    struct plan_result res;
+    OK(plan_run(&cfg, &res, &e));
+    run_engine_for(st, &engine, 2);
+    assert_int_equal(count_of(&planned, "m"), 20);
+    assert_int_equal(count_of(&planned, "q"), 5);
+    assert_int_equal(count_of(&planned, "p"), 0);
+    assert_int_equal(planned.n, engine.n);
+    for (size_t i = 0; i < planned.n; i++)
+        if (planned.v[i].at != engine.v[i].at || strcmp(planned.v[i].line, engine.v[i].line))
+            fail_msg("message %zu: plan %lld %s, engine %lld %s", i,
+                     (long long)planned.v[i].at, planned.v[i].line, (long long)engine.v[i].at,
+                     engine.v[i].line);
+    store_close(st);
+}
+
 static int stop_after_one(void *ctx, const struct plan_send *p)
 {
     (void)p;
@@ -457,6 +544,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_plan_matches_the_engine, setup, teardown),
         cmocka_unit_test_setup_teardown(test_plan_only_reads, setup, teardown),
         cmocka_unit_test_setup_teardown(test_plan_stops_when_asked, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_held_mailboxes_do_not_starve_the_others, setup,
+                                        teardown),
         cmocka_unit_test(test_plan_step),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
