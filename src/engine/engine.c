@@ -232,12 +232,15 @@ static int load_cb(void *ctx, const struct store_mailbox *m)
     return c->rc != MF_OK;
 }
 
+static int mb_cmp(const void *key, const void *elem)
+{
+    return strcmp(key, ((const struct mbstate *)elem)->m.account);
+}
+
+/* v is in the store's order: by account (store_mailbox_list). */
 static struct mbstate *mb_find(struct mbstate *v, size_t n, const char *account)
 {
-    for (size_t i = 0; i < n; i++)
-        if (strcmp(v[i].m.account, account) == 0)
-            return &v[i];
-    return NULL;
+    return n ? bsearch(account, v, n, sizeof *v, mb_cmp) : NULL;
 }
 
 /* The mailbox with the most spare capacity that may send now; else NULL and

@@ -648,7 +648,9 @@ void plan_free(struct plan *p)
     free(p->holding);
     free(p->q);
     free(p->ready.v);
+    free(p->ready.pos);
     free(p->checks.v);
+    free(p->checks.pos);
     map_free(&p->mb_names);
     map_free(&p->tenant_names);
     map_free(&p->zone_names);

@@ -92,84 +92,87 @@ static struct plan_heap *heap_of(struct plan *p, enum heap_kind k)
     return k == READY ? &p->ready : &p->checks;
 }
 
-static int *pos_of(struct plan *p, enum heap_kind k, int i)
+/* Ready: most spare first; checks: earliest first; then the engine's
+ * mailbox order (by name, their order here). */
+static int64_t key_of(const struct plan *p, enum heap_kind k, int i)
 {
-    return k == READY ? &p->mbs[i].hpos : &p->mbs[i].epos;
+    return k == READY ? -(int64_t)p->mbs[i].spare : p->mbs[i].check_at;
 }
 
-/* Ready: most spare first, then the engine's mailbox order (by name).
- * Checks: earliest first. */
-static bool before(const struct plan *p, enum heap_kind k, int a, int b)
+static bool before(const struct plan_heap_ent *a, const struct plan_heap_ent *b)
 {
-    const struct plan_mb *x = &p->mbs[a], *y = &p->mbs[b];
-    if (k == READY)
-        return x->spare != y->spare ? x->spare > y->spare : a < b;
-    return x->check_at != y->check_at ? x->check_at < y->check_at : a < b;
+    return a->key != b->key ? a->key < b->key : a->i < b->i;
 }
 
-static void heap_put(struct plan *p, enum heap_kind k, int at, int i)
+static void heap_put(struct plan_heap *h, int at, struct plan_heap_ent x)
 {
-    heap_of(p, k)->v[at] = i;
-    *pos_of(p, k, i) = at;
+    h->v[at] = x;
+    h->pos[x.i] = at;
 }
 
-static void sift(struct plan *p, enum heap_kind k, int at)
+static void sift(struct plan_heap *h, int at)
 {
-    struct plan_heap *h = heap_of(p, k);
-    int i = h->v[at];
-    while (at > 0 && before(p, k, i, h->v[(at - 1) / 2])) {
-        heap_put(p, k, at, h->v[(at - 1) / 2]);
+    struct plan_heap_ent x = h->v[at];
+    while (at > 0 && before(&x, &h->v[(at - 1) / 2])) {
+        heap_put(h, at, h->v[(at - 1) / 2]);
         at = (at - 1) / 2;
     }
     for (;;) {
         int c = 2 * at + 1;
         if (c >= h->n)
             break;
-        if (c + 1 < h->n && before(p, k, h->v[c + 1], h->v[c]))
+        if (c + 1 < h->n && before(&h->v[c + 1], &h->v[c]))
             c++;
-        if (!before(p, k, h->v[c], i))
+        if (!before(&h->v[c], &x))
             break;
-        heap_put(p, k, at, h->v[c]);
+        heap_put(h, at, h->v[c]);
         at = c;
     }
-    heap_put(p, k, at, i);
+    heap_put(h, at, x);
 }
 
 /* Inserts mailbox i, or moves it after its key changed. */
 static void heap_set(struct plan *p, enum heap_kind k, int i)
 {
-    int *pos = pos_of(p, k, i);
-    if (*pos == PLAN_NONE)
-        heap_put(p, k, heap_of(p, k)->n++, i);
-    sift(p, k, *pos);
+    struct plan_heap *h = heap_of(p, k);
+    int at = h->pos[i] == PLAN_NONE ? h->n++ : h->pos[i];
+    heap_put(h, at, (struct plan_heap_ent){.key = key_of(p, k, i), .i = i});
+    sift(h, at);
 }
 
 static void heap_remove(struct plan *p, enum heap_kind k, int i)
 {
     struct plan_heap *h = heap_of(p, k);
-    int at = *pos_of(p, k, i);
+    int at = h->pos[i];
     if (at == PLAN_NONE)
         return;
-    *pos_of(p, k, i) = PLAN_NONE;
-    int last = h->v[--h->n];
+    h->pos[i] = PLAN_NONE;
+    struct plan_heap_ent last = h->v[--h->n];
     if (at < h->n) {
-        heap_put(p, k, at, last);
-        sift(p, k, at);
+        heap_put(h, at, last);
+        sift(h, at);
     }
+}
+
+static bool heap_init(struct plan_heap *h, size_t n)
+{
+    h->v = malloc(n * sizeof *h->v);
+    h->pos = malloc(n * sizeof *h->pos);
+    if (!h->v || !h->pos)
+        return false;
+    for (size_t i = 0; i < n; i++)
+        h->pos[i] = PLAN_NONE;
+    h->cap = (int)n;
+    return true;
 }
 
 bool plan_heaps_init(struct plan *p)
 {
     size_t n = p->nmbs ? p->nmbs : 1;
-    p->ready.v = malloc(n * sizeof *p->ready.v);
-    p->checks.v = malloc(n * sizeof *p->checks.v);
-    if (!p->ready.v || !p->checks.v)
+    if (!heap_init(&p->ready, n) || !heap_init(&p->checks, n))
         return false;
-    p->ready.cap = p->checks.cap = (int)n;
     for (size_t i = 0; i < p->nmbs; i++) {
-        struct plan_mb *m = &p->mbs[i];
-        m->hpos = m->epos = PLAN_NONE;
-        m->check_at = p->cfg->start; /* everyone is looked at on the first tick */
+        p->mbs[i].check_at = p->cfg->start; /* everyone is looked at on the first tick */
         heap_set(p, CHECKS, (int)i);
     }
     return true;
@@ -271,14 +274,14 @@ void plan_mb_refresh(struct plan *p, struct plan_mb *m, int64_t now)
 
 void plan_mb_wake(struct plan *p, int64_t now)
 {
-    while (p->checks.n > 0 && p->mbs[p->checks.v[0]].check_at <= now)
-        plan_mb_refresh(p, &p->mbs[p->checks.v[0]], now);
+    while (p->checks.n > 0 && p->checks.v[0].key <= now)
+        plan_mb_refresh(p, &p->mbs[p->checks.v[0].i], now);
 }
 
 struct plan_mb *plan_mb_pick(struct plan *p, int64_t now)
 {
     while (p->ready.n > 0) {
-        struct plan_mb *m = &p->mbs[p->ready.v[0]];
+        struct plan_mb *m = &p->mbs[p->ready.v[0].i];
         struct sched_usage u;
         plan_mb_usage(p, m, now, &u);
         if (sched_check(&m->l, &u, 1, 1, now).block != SCHED_OK) {
@@ -346,7 +349,7 @@ bool plan_mb_sent(struct plan *p, struct plan_mb *m, int64_t now)
     /* queued, then sent: the counts are the same, and so is the verdict;
      * only a window that was empty gains a moment when it lets go */
     int64_t t = first24 ? now + 86400 : PLAN_NEVER;
-    if (first61 && m->hpos == PLAN_NONE)
+    if (first61 && p->ready.pos[m - p->mbs] == PLAN_NONE)
         t = now + 61;
     if (t < m->check_at) {
         m->check_at = t;

@@ -13,7 +13,8 @@
  * record where its password comes from (an environment variable or a file).
  *
  * Ownership: struct store is the caller's (store_close). Output structs are
- * caller-provided and filled by copy.
+ * caller-provided and filled by copy. A struct store is used by one thread
+ * at a time (its SQLite connection is opened without a mutex).
  */
 #ifndef MF_ENGINE_STORE_H
 #define MF_ENGINE_STORE_H
