@@ -161,8 +161,15 @@ static enum mf_rc usage_of(struct engine *e, const struct store_mailbox *m,
                            struct mf_err *err)
 {
     memset(u, 0, sizeof *u);
+    u->paused = strcmp(m->status, "active") != 0;
+    u->backoff_until = m->backoff_until;
+    u->next_send_at = e->cfg.ignore_gap ? 0 : m->next_send_at;
+    /* paused, backing off or in its gap for the whole tick: sched_check
+     * stops there, and the send log is not asked (most of a large fleet,
+     * most of the time) */
+    if (u->paused || u->backoff_until > now || u->next_send_at > now)
+        return MF_OK;
     struct store *st = e->cfg.st;
-    (void)now;
     /* the minute is counted in ms, with a second's margin: the provider
      * stamps a message a little before we see its 250 */
     int64_t now_ms = engine_now_ms(e), pending = 0, rcpts = 0;
@@ -185,9 +192,6 @@ static enum mf_rc usage_of(struct engine *e, const struct store_mailbox *m,
     u->rcpts_24h += pending;
     u->tenant_external_24h += pending;
     u->connections = 0; /* the sender checks its own connection count */
-    u->paused = strcmp(m->status, "active") != 0;
-    u->backoff_until = m->backoff_until;
-    u->next_send_at = e->cfg.ignore_gap ? 0 : m->next_send_at;
     return rc;
 }
 
@@ -282,6 +286,10 @@ static void mb_charge(struct mbstate *v, size_t n, struct mbstate *b, int64_t ne
 struct tick {
     struct engine *e;
     int64_t now;
+    /* no mailbox could take a first touch (and when one may): none will
+     * later in the tick, whose queueing only uses capacity up */
+    bool no_first_touch;
+    int64_t first_touch_at;
     bool loaded;                /* mbs read (at the first due enrollment) */
     struct mbstate *mbs;
     size_t nmbs;
@@ -499,12 +507,15 @@ static enum mf_rc consider(struct tick *t, struct store_enrollment *en)
                 hold_set(e, b->m.account, sched_hold_until(&v, t->now));
             }
         } else {
-            int64_t earliest = 0;
-            b = mb_pick(t->mbs, t->nmbs, t->now, &earliest);
-            if (b)
+            int64_t earliest = t->first_touch_at;
+            b = t->no_first_touch ? NULL : mb_pick(t->mbs, t->nmbs, t->now, &earliest);
+            if (b) {
                 rc = queue_message(t, en, c, &lead, b);
-            else
+            } else {
+                t->no_first_touch = true;
+                t->first_touch_at = earliest;
                 due_later(t, earliest ? earliest : t->now + 60);
+            }
         }
     }
     store_lead_clear(&lead);
