@@ -45,11 +45,22 @@ static const char usage[] =
     "\n"
     "Run 'mailfleet COMMAND --help' for a command's options.\n";
 
+#define FILES_WANTED 65536
+
 int main(int argc, char **argv)
 {
     /* tokens and passwords sit in our buffers and in libraries': no core dumps */
     struct rlimit none = {0, 0};
     setrlimit(RLIMIT_CORE, &none);
+    /* a fleet's run watches every mailbox over IMAP (a session each) beside
+     * its SMTP connections: past the usual soft limit of 1,024 descriptors
+     * when there are hundreds of mailboxes; the hard limit allows more */
+    struct rlimit files;
+    if (getrlimit(RLIMIT_NOFILE, &files) == 0 && files.rlim_cur < FILES_WANTED &&
+        files.rlim_cur < files.rlim_max) {
+        files.rlim_cur = files.rlim_max < FILES_WANTED ? files.rlim_max : FILES_WANTED;
+        setrlimit(RLIMIT_NOFILE, &files);
+    }
 
     /* installed as "sendmail" (symlink), behave as sendmail */
     const char *prog = strrchr(argv[0], '/');

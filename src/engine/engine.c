@@ -589,11 +589,18 @@ static void pump(struct engine *e, int ms)
     event_base_dispatch(e->base);
 }
 
+/* Real time between ticks while connections are open: a connection that
+ * closes starts the next one at once, but the tick (every mailbox's limits,
+ * a batch of due enrollments) waits its turn, or a fleet of short
+ * connections ticked at every close. */
+#define TICK_EVERY_MS 50
+
 enum mf_rc engine_run(struct engine *e, int64_t until, bool stop_when_idle,
                       volatile sig_atomic_t *stop, struct mf_err *err)
 {
     enum mf_rc rc = MF_OK;
     bool busy = false;
+    double last_tick = -TICK_EVERY_MS;
     while (rc == MF_OK && !(stop && *stop)) {
         int64_t now = engine_now(e);
         if (until && now >= until)
@@ -602,7 +609,10 @@ enum mf_rc engine_run(struct engine *e, int64_t until, bool stop_when_idle,
         int64_t next_due = 0, open = 0, earliest = 0;
         if (e->nretry)
             engine_retry_outcomes(e);
-        rc = engine_tick(e, &queued, &next_due, err);
+        if (e->drives == 0 || mf_now_ms() - last_tick >= TICK_EVERY_MS) {
+            last_tick = mf_now_ms();
+            rc = engine_tick(e, &queued, &next_due, err);
+        }
         if (rc == MF_OK)
             rc = engine_send_start(e, err);
         /* idle: nothing in flight and nothing left to send (asked only then:

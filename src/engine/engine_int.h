@@ -59,6 +59,7 @@ struct engine {
     struct engine_hold *holds; /* sorted by account */
     size_t nholds, capholds;
     int64_t data_version;      /* the store's, when the holds were last checked */
+    char last_started[64];     /* the mailbox that opened the latest connection */
 };
 
 /* A success ended the mailbox's backoff: its held follow-ups are read

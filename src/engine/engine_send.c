@@ -268,6 +268,12 @@ static void start_link(struct engine *e, struct link *l, const struct store_acco
  * to the mailbox's limit, and the messages are dealt out evenly. */
 #define LINK_MIN_MESSAGES 20
 
+/* Connections open at once over all mailboxes: a fleet's burst of first
+ * touches must not open thousands of sockets to one provider (nor run out
+ * of descriptors: 1,024 by default); the others' messages stay queued and
+ * go when a connection closes, the next mailbox in turn first. */
+#define MAX_LINKS 128
+
 /* Claims up to a batch of queued messages for each connection the mailbox
  * may still open (no more than `queued` needs), marks them `sending` in one
  * commit, and starts the connections. */
@@ -285,6 +291,7 @@ static enum mf_rc open_links(struct engine *e, const char *mailbox, int64_t queu
     int64_t n = mb.max_connections - engine_send_connections(e, mailbox);
     int64_t wanted = (queued + LINK_MIN_MESSAGES - 1) / LINK_MIN_MESSAGES;
     n = n < wanted ? n : wanted;
+    n = n < MAX_LINKS - e->drives ? n : MAX_LINKS - e->drives;
     if (strcmp(mb.status, "active") != 0 || mb.backoff_until > engine_now(e) || n <= 0)
         return MF_OK;
     struct link **ls = calloc((size_t)n, sizeof *ls);
@@ -411,17 +418,28 @@ enum mf_rc engine_send_env(struct engine *e, struct mf_err *err)
     return e->tls ? MF_OK : err->rc;
 }
 
+/* Mailboxes with queued messages, in the store's order (by name), from the
+ * one after the mailbox that opened the last connection, round to it. */
 struct start_ctx {
     struct engine *e;
     struct mf_err *err;
     enum mf_rc rc;
+    char after[64];
+    bool wrapped;               /* the second pass: the names up to `after` */
 };
 
 static int start_cb(void *ctx, const char *mailbox, int64_t count)
 {
     struct start_ctx *s = ctx;
-    s->rc = open_links(s->e, mailbox, count, s->err);
-    return s->rc != MF_OK;
+    struct engine *e = s->e;
+    int past = strcmp(mailbox, s->after) > 0;
+    if (s->wrapped ? past : !past)
+        return s->wrapped; /* the second pass ends where the first began */
+    int before = e->drives;
+    s->rc = open_links(e, mailbox, count, s->err);
+    if (e->drives > before)
+        snprintf(e->last_started, sizeof e->last_started, "%s", mailbox);
+    return s->rc != MF_OK || e->drives >= MAX_LINKS;
 }
 
 /* Simulate: every queued message is accepted at once. */
@@ -449,7 +467,12 @@ enum mf_rc engine_send_start(struct engine *e, struct mf_err *err)
     if (rc != MF_OK)
         return rc;
     struct start_ctx s = {.e = e, .err = err};
+    snprintf(s.after, sizeof s.after, "%s", e->last_started);
     rc = store_outbox_queued_mailboxes(e->cfg.st, start_cb, &s, err);
+    if (rc == MF_OK && s.rc == MF_OK && s.after[0] && e->drives < MAX_LINKS) {
+        s.wrapped = true;
+        rc = store_outbox_queued_mailboxes(e->cfg.st, start_cb, &s, err);
+    }
     return rc == MF_OK ? s.rc : rc;
 }
 

@@ -499,8 +499,14 @@ int store_schema_version(struct store *st)
 
 void store_col_text(sqlite3_stmt *s, int col, char *dst, size_t size)
 {
+    if (size == 0)
+        return;
     const unsigned char *t = sqlite3_column_text(s, col);
-    snprintf(dst, size, "%s", t ? (const char *)t : "");
+    size_t n = t ? (size_t)sqlite3_column_bytes(s, col) : 0;
+    n = n < size - 1 ? n : size - 1; /* truncated as snprintf would */
+    if (n)
+        memcpy(dst, t, n);
+    dst[n] = '\0';
 }
 
 static void row_to_account(sqlite3_stmt *s, struct store_account *a)

@@ -380,9 +380,16 @@ enum mf_rc store_outbox_by_state(struct store *st, const char *state, const char
                                  int limit, store_outbox_cb cb, void *ctx,
                                  struct mf_err *err)
 {
-    sqlite3_stmt *s = store_lazy(st, L_OUTBOX_BY_STATE,
-        "SELECT " OUTBOX_COLS " FROM outbox WHERE state = ?1 AND (?2 IS NULL OR mailbox = ?2)"
-        " ORDER BY id LIMIT ?3", err);
+    /* two statements: with "?2 IS NULL OR mailbox = ?2" the planner used
+     * only the state of outbox_state(state, mailbox) and read every queued
+     * message of every mailbox for each connection's claim */
+    sqlite3_stmt *s = mailbox
+        ? store_lazy(st, L_OUTBOX_BY_STATE_MAILBOX,
+                     "SELECT " OUTBOX_COLS " FROM outbox WHERE state = ?1 AND mailbox = ?2"
+                     " ORDER BY id LIMIT ?3", err)
+        : store_lazy(st, L_OUTBOX_BY_STATE,
+                     "SELECT " OUTBOX_COLS " FROM outbox WHERE state = ?1 ORDER BY id LIMIT ?3",
+                     err);
     if (!s)
         return MF_ESTORE;
     TEXT(s, 1, state);
