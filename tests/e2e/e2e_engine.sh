@@ -29,6 +29,14 @@ $2
 EOF
 }
 
+# start_campaign NAME STEPS_YAML CSV: campaign NAME created, started, with
+# the CSV's leads
+start_campaign() {
+  campaign "$1" "$2" > "$WORK/$1.yaml"
+  "$MF" campaign create "$WORK/$1.yaml" --start >/dev/null
+  "$MF" leads import "$3" --campaign "$1" >/dev/null
+}
+
 # capture_campaign NAME COUNT: a store of its own (MAILFLEET_DB) with one
 # mailbox sending to the capturing sink as NAME@NAME-PID.e2e.test, limits
 # lifted, 4 connections, and COUNT leads in the started campaign NAME.
@@ -38,11 +46,9 @@ capture_campaign() {
     --user '' --from "$1@$1-$$.e2e.test" >/dev/null
   "$MF" mailbox add "${1}box" --daily-cap 100000 --no-ramp >/dev/null
   db "update mailboxes set per_minute = 100000, max_connections = 4"
-  campaign "$1" '  - subject: "Exactly once"
-    body: "Exactly once."' > "$WORK/$1.yaml"
   { echo "email"; for i in $(seq 1 "$2"); do echo "$1$i@example.test"; done; } > "$WORK/$1.csv"
-  "$MF" campaign create "$WORK/$1.yaml" --start >/dev/null
-  "$MF" leads import "$WORK/$1.csv" --campaign "$1" >/dev/null
+  start_campaign "$1" '  - subject: "Exactly once"
+    body: "Exactly once."' "$WORK/$1.csv"
 }
 sent_now() { db "select count(*) from outbox where state = 'sent'" 2>/dev/null || echo 0; }
 # once_counts NAME: sets distinct and dupes (Message-IDs of campaign NAME at
@@ -120,13 +126,11 @@ export MAILFLEET_DB="$WORK/days.db"
 "$MF" account add sinkbox --host "$H" --port "$MF_SINK_PORT" --security none \
   --user '' --from ramp@days.test >/dev/null
 "$MF" mailbox add sinkbox --daily-cap 10 --ramp 2:5 >/dev/null
-campaign days '  - subject: "Day test {{first_name|there}}"
+{ echo "email,first_name"; for i in $(seq 1 30); do echo "d$i@example.test,D$i"; done; } > "$WORK/days.csv"
+start_campaign days '  - subject: "Day test {{first_name|there}}"
     body: "Hello."
   - delay: 2 days
-    body: "Follow-up."' > "$WORK/days.yaml"
-{ echo "email,first_name"; for i in $(seq 1 30); do echo "d$i@example.test,D$i"; done; } > "$WORK/days.csv"
-"$MF" campaign create "$WORK/days.yaml" --start >/dev/null
-"$MF" leads import "$WORK/days.csv" --campaign days >/dev/null
+    body: "Follow-up."' "$WORK/days.csv"
 n=ramp-simulated-days
 # 7 simulated days at 40,000x: about 15 s
 check $n 0 "$MF" run --for 15 --clock-speed 40000 && ok $n
@@ -233,13 +237,11 @@ for m in heldA heldB; do
   "$MF" mailbox add "$m" --daily-cap 100000 --no-ramp >/dev/null
 done
 db "update mailboxes set per_minute = 100000"
-campaign held '  - subject: "First"
+{ echo "email"; for i in $(seq 1 610); do echo "held$i@example.test"; done; } > "$WORK/held.csv"
+start_campaign held '  - subject: "First"
     body: "First."
   - delay: 1 day
-    body: "Second."' > "$WORK/held.yaml"
-{ echo "email"; for i in $(seq 1 610); do echo "held$i@example.test"; done; } > "$WORK/held.csv"
-"$MF" campaign create "$WORK/held.yaml" --start >/dev/null
-"$MF" leads import "$WORK/held.csv" --campaign held >/dev/null
+    body: "Second."' "$WORK/held.csv"
 now=$(date +%s)
 db "update enrollments set next_step = 1, thread_id = '<h' || id || '@held.e2e.test>',
       last_message_id = '<h' || id || '@held.e2e.test>', thread_subject = 'First',

@@ -198,6 +198,21 @@ static void enroll(struct store *st, int64_t camp, int64_t lead, int64_t due)
     OK(store_enroll(st, camp, lead, due, &ins, &e));
 }
 
+/* Enrollment id (of lead) becomes step 2 of a thread its first touch from
+ * mailbox started. */
+static void as_follow_up(struct store *st, int64_t id, int64_t lead, const char *mailbox)
+{
+    struct store_enrollment en;
+    OK(store_enrollment_get(st, id, &en, &e));
+    assert_int_equal(en.lead_id, lead);
+    snprintf(en.mailbox, sizeof en.mailbox, "%s", mailbox);
+    en.next_step = 1;
+    snprintf(en.thread_id, sizeof en.thread_id, "<t%lld@fleet.test>", (long long)id);
+    snprintf(en.last_message_id, sizeof en.last_message_id, "%s", en.thread_id);
+    snprintf(en.thread_subject, sizeof en.thread_subject, "Hi");
+    OK(store_enrollment_update(st, &en, &e));
+}
+
 /* An enrollment of lead in camp with its first touch sent from mailbox. */
 static int64_t follow_up(struct store *st, int64_t camp, int64_t lead, const char *mailbox)
 {
@@ -209,12 +224,7 @@ static int64_t follow_up(struct store *st, int64_t camp, int64_t lead, const cha
             en.lead_id == lead)
             found = id;
     assert_true(found > 0);
-    snprintf(en.mailbox, sizeof en.mailbox, "%s", mailbox);
-    en.next_step = 1;
-    snprintf(en.thread_id, sizeof en.thread_id, "<t%lld@fleet.test>", (long long)found);
-    snprintf(en.last_message_id, sizeof en.last_message_id, "%s", en.thread_id);
-    snprintf(en.thread_subject, sizeof en.thread_subject, "Hi");
-    OK(store_enrollment_update(st, &en, &e));
+    as_follow_up(st, found, lead, mailbox);
     return found;
 }
 
@@ -358,6 +368,16 @@ static void run_engine(struct store *st, struct sends *out)
     run_engine_for(st, out, HOURS);
 }
 
+static void assert_same_sends(const struct sends *planned, const struct sends *engine)
+{
+    assert_int_equal(planned->n, engine->n);
+    for (size_t i = 0; i < planned->n; i++)
+        if (planned->v[i].at != engine->v[i].at || strcmp(planned->v[i].line, engine->v[i].line))
+            fail_msg("message %zu: plan %lld %s, engine %lld %s", i,
+                     (long long)planned->v[i].at, planned->v[i].line,
+                     (long long)engine->v[i].at, engine->v[i].line);
+}
+
 static long count_of(const struct sends *s, const char *mailbox)
 {
     long n = 0;
@@ -385,12 +405,7 @@ static void test_plan_matches_the_engine(void **state)
             fail_msg("mailbox %s: the plan sends %ld, the engine %ld", mailboxes[m].name,
                      count_of(&planned, mailboxes[m].name),
                      count_of(&engine, mailboxes[m].name));
-    assert_int_equal(planned.n, engine.n);
-    for (size_t i = 0; i < planned.n; i++)
-        if (planned.v[i].at != engine.v[i].at || strcmp(planned.v[i].line, engine.v[i].line))
-            fail_msg("message %zu: plan %lld %s, engine %lld %s", i,
-                     (long long)planned.v[i].at, planned.v[i].line, (long long)engine.v[i].at,
-                     engine.v[i].line);
+    assert_same_sends(&planned, &engine);
     /* the scenario does what it is for */
     assert_true(planned.n > 100);
     assert_int_equal(count_of(&planned, "e"), 1);   /* paused: only its queued message */
@@ -456,15 +471,7 @@ static void held_follow_up(struct store *st, int64_t camp, int64_t id, const cha
     bool ins = false;
     OK(store_lead_add(st, addr, "leads.test", "{}", "UTC", &lead, &ins, &e));
     enroll(st, camp, lead, due);
-    struct store_enrollment en;
-    OK(store_enrollment_get(st, id, &en, &e));
-    assert_int_equal(en.lead_id, lead);
-    snprintf(en.mailbox, sizeof en.mailbox, "%s", mailbox);
-    en.next_step = 1;
-    snprintf(en.thread_id, sizeof en.thread_id, "<h%lld@fleet.test>", (long long)id);
-    snprintf(en.last_message_id, sizeof en.last_message_id, "%s", en.thread_id);
-    snprintf(en.thread_subject, sizeof en.thread_subject, "Hi");
-    OK(store_enrollment_update(st, &en, &e));
+    as_follow_up(st, id, lead, mailbox);
 }
 
 /* More due follow-ups of a paused mailbox (p) and of one at its daily cap
@@ -498,12 +505,7 @@ static void test_held_mailboxes_do_not_starve_the_others(void **state)
     assert_int_equal(count_of(&planned, "m"), 20);
     assert_int_equal(count_of(&planned, "q"), 5);
     assert_int_equal(count_of(&planned, "p"), 0);
-    assert_int_equal(planned.n, engine.n);
-    for (size_t i = 0; i < planned.n; i++)
-        if (planned.v[i].at != engine.v[i].at || strcmp(planned.v[i].line, engine.v[i].line))
-            fail_msg("message %zu: plan %lld %s, engine %lld %s", i,
-                     (long long)planned.v[i].at, planned.v[i].line, (long long)engine.v[i].at,
-                     engine.v[i].line);
+    assert_same_sends(&planned, &engine);
     store_close(st);
 }
 
