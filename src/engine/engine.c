@@ -288,7 +288,7 @@ struct tick {
     int64_t now;
     /* no mailbox could take a first touch (and when one may): none will
      * later in the tick, whose queueing only uses capacity up */
-    bool no_first_touch;
+    bool no_first_touch, no_first_touch_at_load;
     int64_t first_touch_at;
     bool loaded;                /* mbs read (at the first due enrollment) */
     struct mbstate *mbs;
@@ -347,15 +347,35 @@ void engine_hold_clear(struct engine *e, const char *account)
 
 /* Another program changed the store (a person resumed a mailbox or raised
  * a cap, say): every held mailbox is looked at again. */
-static void holds_check(struct engine *e)
+/* The store's data_version, or -1 when it cannot be read. */
+static int64_t data_version(struct engine *e)
 {
     int64_t version = 0;
     struct mf_err err;
     mf_err_clear(&err);
-    if (store_data_version(e->cfg.st, &version, &err) == MF_OK && version != e->data_version) {
+    return store_data_version(e->cfg.st, &version, &err) == MF_OK ? version : -1;
+}
+
+static void holds_check(struct engine *e)
+{
+    int64_t version = data_version(e);
+    if (version >= 0 && version != e->data_version) {
         e->data_version = version;
         e->nholds = 0;
     }
+}
+
+/* Whether a tick now would find, as the last one did, no mailbox able to
+ * send: the clock has not reached the first that frees up, no outcome was
+ * recorded, no other program changed the store. Its other work (stopping
+ * a lead found inactive, moving a closed window's due time) waits for the
+ * next tick without changing what is sent. */
+static bool still_quiet(struct engine *e)
+{
+    if (!e->quiet_until || engine_now(e) >= e->quiet_until || e->outcomes != e->quiet_outcomes ||
+        e->nretry)
+        return false;
+    return data_version(e) == e->quiet_version;
 }
 
 static void due_later(struct tick *t, int64_t when)
@@ -467,6 +487,12 @@ static enum mf_rc consider(struct tick *t, struct store_enrollment *en)
     const struct campaign_spec *c = engine_campaign(e, en->campaign_id, t->err);
     if (!c)
         return stop_enrollment(st, en, "skipped", t->err->detail, t->err);
+    if (!en->mailbox[0] && t->no_first_touch) {
+        /* a first touch no mailbox can take this tick: not even its lead
+         * is read (a fleet in its gaps re-reads a batch of them each tick) */
+        due_later(t, t->first_touch_at ? t->first_touch_at : t->now + 60);
+        return MF_OK;
+    }
     struct store_lead lead;
     enum mf_rc rc = store_lead_get(st, en->lead_id, &lead, t->err);
     if (rc != MF_OK)
@@ -532,6 +558,11 @@ static enum mf_rc load_mailboxes(struct tick *t)
     t->mbs = lc.v;
     t->nmbs = lc.n;
     t->loaded = true;
+    int64_t earliest = 0;
+    if (!mb_pick(t->mbs, t->nmbs, t->now, &earliest)) {
+        t->no_first_touch = t->no_first_touch_at_load = true;
+        t->first_touch_at = earliest;
+    }
     return rc == MF_OK ? lc.rc : rc;
 }
 
@@ -560,6 +591,7 @@ enum mf_rc engine_tick(struct engine *e, int *queued, int64_t *next_due, struct 
 {
     struct tick t = {.e = e, .now = engine_now(e), .err = err};
     holds_check(e);
+    e->quiet_until = 0;
     /* one transaction per tick: one commit for all it queues */
     enum mf_rc rc = store_begin(e->cfg.st, err);
     if (rc == MF_OK) {
@@ -569,6 +601,11 @@ enum mf_rc engine_tick(struct engine *e, int *queued, int64_t *next_due, struct 
             t.queued = 0;
     }
     free(t.mbs);
+    if (rc == MF_OK && t.rc == MF_OK && t.loaded && t.no_first_touch_at_load) {
+        e->quiet_until = t.first_touch_at ? t.first_touch_at : t.now + 60;
+        e->quiet_outcomes = e->outcomes;
+        e->quiet_version = e->data_version;
+    }
     if (rc == MF_OK)
         rc = t.rc;
     *queued = t.queued;
@@ -609,7 +646,7 @@ enum mf_rc engine_run(struct engine *e, int64_t until, bool stop_when_idle,
         int64_t next_due = 0, open = 0, earliest = 0;
         if (e->nretry)
             engine_retry_outcomes(e);
-        if (e->drives == 0 || mf_now_ms() - last_tick >= TICK_EVERY_MS) {
+        if ((e->drives == 0 || mf_now_ms() - last_tick >= TICK_EVERY_MS) && !still_quiet(e)) {
             last_tick = mf_now_ms();
             rc = engine_tick(e, &queued, &next_due, err);
         }

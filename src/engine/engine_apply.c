@@ -371,6 +371,7 @@ static void apply_try(struct engine *e, int64_t outbox_id, const struct engine_o
     struct mf_err err;
     mf_err_clear(&err);
     struct engine_stats before = e->stats;
+    e->outcomes++;
     if (apply_outcome(e, outbox_id, o, &err) != MF_OK) {
         if (tries == 0)
             engine_note(e, "could not record the outcome of message %" PRId64 ": %s; trying "

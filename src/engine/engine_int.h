@@ -60,6 +60,11 @@ struct engine {
     size_t nholds, capholds;
     int64_t data_version;      /* the store's, when the holds were last checked */
     char last_started[64];     /* the mailbox that opened the latest connection */
+    /* the last tick found no mailbox able to send: until quiet_until
+     * (engine clock) nothing can go unless an outcome is recorded or
+     * another program changes the store, and engine_run skips its ticks */
+    int64_t quiet_until, quiet_version;
+    unsigned long outcomes, quiet_outcomes; /* outcomes recorded (engine_apply.c) */
 };
 
 /* A success ended the mailbox's backoff: its held follow-ups are read

@@ -306,6 +306,7 @@ struct tick {
     int queued;
     int64_t next_due;
     bool first_waits;           /* a first touch found no mailbox */
+    bool no_first_touch;        /* none can take one until the tick ends */
 };
 
 enum verdict { STOPPED, QUEUED, WAITS, LATER };
@@ -343,7 +344,13 @@ static enum verdict consider(struct plan *p, struct tick *t, uint32_t i, int64_t
 {
     struct plan_en *e = &p->ens[i];
     const struct plan_camp *c = &p->camps[e->camp];
-    if (!c->spec || !(e->flags & PLAN_LEAD_ACTIVE))
+    if (!c->spec)
+        return STOPPED;
+    if (e->mb == PLAN_NONE && t->no_first_touch) {
+        t->first_waits = true; /* engine.c's consider: not even read */
+        return WAITS;
+    }
+    if (!(e->flags & PLAN_LEAD_ACTIVE))
         return STOPPED;
     if (e->flags & PLAN_SUPPRESSED) {
         p->res.skipped++;
@@ -373,7 +380,7 @@ static enum verdict consider(struct plan *p, struct tick *t, uint32_t i, int64_t
     }
     if ((b = plan_mb_pick(p, t->now)))
         return queue(p, t, i, b);
-    t->first_waits = true; /* when one frees up is asked once, at the end */
+    t->first_waits = t->no_first_touch = true; /* when one frees up: asked once, at the end */
     return WAITS;
 }
 
@@ -386,6 +393,7 @@ static bool tick(struct plan *p, int64_t now, int *queued, int64_t *next_due)
     plan_mb_wake(p, now);
     holds_begin(p);
     ok = unpark(p, now);
+    t.no_first_touch = plan_mb_pick(p, now) == NULL; /* as engine.c's load_mailboxes */
     struct plan_due d;
     for (int k = 0; k < PLAN_DUE_BATCH && ok && due_pop(p, now, &d);) {
         const struct plan_en *en = &p->ens[d.en];
