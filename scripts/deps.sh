@@ -19,7 +19,7 @@ build_pkgs=(build-essential cmake pkg-config libssl-dev libevent-dev libc-ares-d
   libsodium-dev libmicrohttpd-dev libcsv-dev libyaml-dev libcmocka-dev
   ca-certificates openssl)
 test_pkgs=(postfix dovecot-core dovecot-imapd dovecot-pop3d dovecot-submissiond
-  nodejs npm swaks libnet-ssleay-perl msmtp curl clang hyperfine)
+  nodejs npm swaks libnet-ssleay-perl msmtp curl clang hyperfine iproute2)
 # wanted by the tests but not needed: when apt cannot install them, the
 # tests that use them say so and skip that part
 optional_test_pkgs=(libsisimai-perl)

@@ -24,6 +24,10 @@
 #define BACKOFF_FIRST 30
 #define BACKOFF_MAX 900
 #define POLL_MAX 1500             /* IDLE is renewed before servers drop it (~30 min) */
+/* Sessions signing in and making their first check at once: a fleet's
+ * start must not open thousands of IMAP connections to one provider
+ * together; the others wait their turn, in order. */
+#define MAX_STARTING 32
 
 enum wstate {
     W_OFF,        /* no session: waiting to (re)connect */
@@ -50,6 +54,9 @@ struct watch {
     size_t nfolders, cur;
     bool inbox_only, want_check, idling, failing, checked_once;
     bool inbox_selected;          /* the last EXAMINE was INBOX's, and it is current */
+    bool starting;                /* connected, its first check not done yet */
+    bool queued;                  /* waiting for a place to start */
+    struct watch *next_queued;
     struct mf_err fail;
     struct store_folder seen;
     uint32_t uidvalidity, uidnext;
@@ -70,6 +77,8 @@ struct sync {
     struct watch *watches;
     struct sync_stats stats;
     bool stopping;
+    int nstarting;                /* watches starting */
+    struct watch *queue_head, *queue_tail; /* waiting for a place, first first */
 };
 
 static int64_t now_of(const struct sync *s)
@@ -154,9 +163,46 @@ static void next_folder(struct watch *w)
     check_folder(w);
 }
 
+/* The session's first check is done, or the session ended: a place for
+ * another to start. */
+static void started(struct watch *w)
+{
+    struct sync *s = w->s;
+    if (!w->starting)
+        return;
+    w->starting = false;
+    s->nstarting--;
+    struct watch *next = s->queue_head;
+    if (!next)
+        return;
+    s->queue_head = next->next_queued;
+    if (!s->queue_head)
+        s->queue_tail = NULL;
+    next->queued = false;
+    if (next->st == W_OFF && !s->stopping)
+        arm(next, 0);
+}
+
+static void wait_for_place(struct watch *w)
+{
+    struct sync *s = w->s;
+    if (w->queued)
+        return;
+    w->queued = true;
+    w->next_queued = NULL;
+    if (s->queue_tail)
+        s->queue_tail->next_queued = w;
+    else
+        s->queue_head = w;
+    s->queue_tail = w;
+}
+
 static void check_done(struct watch *w)
 {
     struct sync *s = w->s;
+    if (!s->cfg.once) /* a session that stays (IDLE, polls) has started; a
+                       * --once session's place is free when it has gone */
+        started(w);
     struct mf_err err;
     int64_t now = now_of(s);
     if (store_imap_ok(s->cfg.st, w->imap.mailbox, now, &err) != MF_OK)
@@ -508,6 +554,7 @@ static void on_session_done(void *ctx, const struct mf_err *err)
 {
     struct watch *w = ctx;
     struct sync *s = w->s;
+    started(w);
     w->idling = false;
     imap_drive_free(w->drive);
     w->drive = NULL;
@@ -584,8 +631,11 @@ static void connect_watch(struct watch *w)
         };
         w->st = W_CONNECTING;
         w->drive = imap_drive_start(&cfg, &err);
-        if (w->drive)
+        if (w->drive) {
+            w->starting = true;
+            s->nstarting++;
             return;
+        }
         rc = err.rc;
     }
     /* could not even start: recorded like a failed session */
@@ -605,7 +655,10 @@ static void on_timer(evutil_socket_t fd, short what, void *ctx)
     struct watch *w = ctx;
     switch (w->st) {
     case W_OFF:
-        connect_watch(w);
+        if (w->s->nstarting >= MAX_STARTING)
+            wait_for_place(w);
+        else
+            connect_watch(w);
         break;
     case W_IDLING:
         if (!w->want_check) {

@@ -233,4 +233,29 @@ else
     expect $n '5\.7\.1' && ok $n
 fi
 
+# ---- a fleet's start: at most 32 mailboxes sign in at once, every one is checked
+export MAILFLEET_DB="$WORK/fleet.db"
+for i in $(seq 1 48); do
+  printf '%s\n' "$MF_SUB_PASS2" | "$MF" account add "f$i" --host "$H" --port "$MF_SUB_STARTTLS_PORT" \
+    --security starttls --user "$USER_ADDR" --from "f$i@example.test" --password-stdin >/dev/null
+  "$MF" mailbox add "f$i" --daily-cap 1000 --no-ramp --imap-host "$H" --imap-port "$MF_IMAP_PORT" \
+    --imap-security starttls >/dev/null
+done
+"$MF" sync --once "${CA[@]}" > "$WORK/fleet-sync.out" 2>&1 &
+pid=$!
+peak=0
+while kill -0 "$pid" 2>/dev/null; do
+  c=$(ss -tnpH state established "( dport = :$MF_IMAP_PORT )" 2>/dev/null | grep -c "pid=$pid," || true)
+  [ "$c" -gt "$peak" ] && peak=$c
+  sleep 0.02
+done
+rc=0
+wait "$pid" || rc=$?
+n=fleet-sync-starts-in-turn
+out="peak $peak IMAP connections; $(tail -n 1 "$WORK/fleet-sync.out")"
+[ "$rc" -eq 0 ] && [ "$peak" -ge 1 ] && [ "$peak" -le 32 ] &&
+  expect $n 'sync: 48 mailboxes, 48 checks, .* 0 failures' && ok $n ||
+  fail $n "wanted every mailbox checked, at most 32 connections at once"
+printf '%s\n' "$out"
+
 finish
