@@ -1,5 +1,6 @@
 /* engine/sync: one read-only IMAP session per watched mailbox. See sync.h. */
 #include "engine/sync.h"
+#include "engine/sync_int.h"
 
 #include <event2/event.h>
 #include <stdarg.h>
@@ -20,7 +21,6 @@
 
 #define FETCH_CHUNK 20            /* messages per UID FETCH */
 #define SEARCH_WINDOW 1000u       /* UIDs per UID SEARCH: its answer stays < 12 KB */
-#define MAX_FOLDERS 32            /* folders checked per mailbox */
 #define BACKOFF_FIRST 30
 #define BACKOFF_MAX 900
 #define POLL_MAX 1500             /* IDLE is renewed before servers drop it (~30 min) */
@@ -28,58 +28,6 @@
  * start must not open thousands of IMAP connections to one provider
  * together; the others wait their turn, in order. */
 #define MAX_STARTING 32
-
-enum wstate {
-    W_OFF,        /* no session: waiting to (re)connect */
-    W_CONNECTING, /* signing in, listing folders */
-    W_CHECKING,   /* EXAMINE / SEARCH / FETCH in flight */
-    W_IDLING,     /* IDLE on INBOX until mail arrives or the poll timer */
-    W_WAITING,    /* connected, no IDLE: until the poll timer */
-    W_LOGOUT,     /* logging out (once, or stopping) */
-    W_DONE,       /* finished for good */
-};
-
-struct watch {
-    struct sync *s;
-    struct watch *next;
-    struct store_imap imap;
-    struct store_account acct;
-    char *secret;
-    bool is_token, force_refresh, refreshed_once;
-    struct sasl_creds creds;
-    struct imap_drive *drive;
-    struct event *timer;
-    enum wstate st;
-    char *folders[MAX_FOLDERS];   /* owned; INBOX last */
-    size_t nfolders, cur;
-    bool inbox_only, want_check, idling, failing, checked_once;
-    bool inbox_selected;          /* the last EXAMINE was INBOX's, and it is current */
-    bool starting;                /* connected, its first check not done yet */
-    bool queued;                  /* waiting for a place to start */
-    struct watch *next_queued;
-    struct mf_err fail;
-    struct store_folder seen;
-    uint32_t uidvalidity, uidnext;
-    uint64_t modseq;
-    uint32_t scan_from, scan_to;  /* UIDs still to search in this folder */
-    uint32_t window_end;          /* of the search in flight; UINT32_MAX: "*" */
-    bool since;                   /* a first scan: only mail since the first send */
-    uint32_t *uids;
-    size_t nuids, pos;
-    int64_t last_ok;              /* clock time of the last complete check */
-    int64_t first_send;           /* unix seconds; 0 never sent */
-    int backoff_s;
-    long new_msgs, new_events;    /* of the check in progress */
-};
-
-struct sync {
-    struct sync_cfg cfg;
-    struct watch *watches;
-    struct sync_stats stats;
-    bool stopping;
-    int nstarting;                /* watches starting */
-    struct watch *queue_head, *queue_tail; /* waiting for a place, first first */
-};
 
 static int64_t now_of(const struct sync *s)
 {
@@ -95,12 +43,12 @@ static void note(struct sync *s, const char *fmt, ...)
     va_end(ap);
 }
 
-static struct imap *core(struct watch *w)
+struct imap *sync_core(struct watch *w)
 {
     return imap_drive_core(w->drive);
 }
 
-static void arm(struct watch *w, int seconds)
+void sync_arm(struct watch *w, int seconds)
 {
     struct timeval tv = {.tv_sec = seconds};
     evtimer_add(w->timer, &tv);
@@ -133,7 +81,7 @@ static void fail(struct watch *w, const struct mf_err *err)
         w->fail = *err;
     }
     w->idling = false;
-    imap_logout(core(w));
+    imap_logout(sync_core(w));
 }
 
 /* ---- checking ------------------------------------------------------------------------ */
@@ -180,7 +128,7 @@ static void started(struct watch *w)
         s->queue_tail = NULL;
     next->queued = false;
     if (next->st == W_OFF && !s->stopping)
-        arm(next, 0);
+        sync_arm(next, 0);
 }
 
 static void wait_for_place(struct watch *w)
@@ -218,16 +166,16 @@ static void check_done(struct watch *w)
     w->checked_once = true;
     if (s->cfg.once || s->stopping) {
         w->st = W_LOGOUT;
-        imap_logout(core(w));
+        imap_logout(sync_core(w));
     } else if (w->want_check) {
         begin_check(w, true); /* mail came while we were busy */
-    } else if (!s->cfg.no_idle && imap_has_cap(core(w), "IDLE")) {
+    } else if (!s->cfg.no_idle && imap_has_cap(sync_core(w), "IDLE")) {
         w->st = W_IDLING; /* INBOX, checked last, is selected */
-        imap_request_idle(core(w));
-        arm(w, poll_s(s));
+        imap_request_idle(sync_core(w));
+        sync_arm(w, poll_s(s));
     } else {
         w->st = W_WAITING;
-        arm(w, poll_s(s));
+        sync_arm(w, poll_s(s));
     }
 }
 
@@ -264,7 +212,7 @@ static void check_folder(struct watch *w)
         return;
     }
     w->inbox_selected = false;
-    if (imap_request_examine(core(w), w->folders[w->cur], false) != MF_OK)
+    if (imap_request_examine(sync_core(w), w->folders[w->cur], false) != MF_OK)
         next_folder(w);
 }
 
@@ -344,7 +292,7 @@ static void fetch_next(struct watch *w)
     size_t n = 0, end = w->pos + FETCH_CHUNK < w->nuids ? w->pos + FETCH_CHUNK : w->nuids;
     for (size_t i = w->pos; i < end; i++)
         n += (size_t)snprintf(set + n, sizeof set - n, "%s%u", i > w->pos ? "," : "", w->uids[i]);
-    if (imap_request_uid_fetch_body(core(w), set, INBOUND_RAW_MAX) != MF_OK) {
+    if (imap_request_uid_fetch_body(sync_core(w), set, INBOUND_RAW_MAX) != MF_OK) {
         struct mf_err err;
         mf_err_set(&err, MF_EINTERNAL, MF_LAYER_INTERNAL, "cannot ask for messages %s", set);
         fail(w, &err);
@@ -387,7 +335,7 @@ static void search_window(struct watch *w)
         snprintf(since, sizeof since, " SINCE %s", date);
     }
     snprintf(criteria, sizeof criteria, "UID %u:%s%s", w->scan_from, end, since);
-    if (imap_request_uid_search(core(w), criteria) != MF_OK)
+    if (imap_request_uid_search(sync_core(w), criteria) != MF_OK)
         next_folder(w);
 }
 
@@ -521,7 +469,7 @@ static void on_event(void *ctx, const struct imap_event *ev)
     struct watch *w = ctx;
     switch (ev->type) {
     case IMAP_EV_READY:
-        if (imap_request_list(core(w)) != MF_OK) {
+        if (imap_request_list(sync_core(w)) != MF_OK) {
             struct mf_err err;
             mf_err_set(&err, MF_ENOMEM, MF_LAYER_INTERNAL, "out of memory");
             fail(w, &err);
@@ -537,7 +485,7 @@ static void on_event(void *ctx, const struct imap_event *ev)
         if (w->st == W_IDLING && !w->want_check) {
             w->want_check = true;
             w->inbox_only = true;
-            imap_idle_done(core(w));
+            imap_idle_done(sync_core(w));
         }
         break;
     case IMAP_EV_ALERT:
@@ -570,7 +518,7 @@ static void on_session_done(void *ctx, const struct mf_err *err)
     }
     if (!w->failing) { /* the server closed a healthy session: come back soon */
         w->st = W_OFF;
-        arm(w, 1);
+        sync_arm(w, 1);
         return;
     }
     w->failing = false;
@@ -581,7 +529,7 @@ static void on_session_done(void *ctx, const struct mf_err *err)
         note(s, "sync %s: the server refused the OAuth access token; refreshing it and "
              "trying once more", w->imap.mailbox);
         w->st = W_OFF;
-        arm(w, 0);
+        sync_arm(w, 0);
         return;
     }
     char why[1400];
@@ -598,7 +546,7 @@ static void on_session_done(void *ctx, const struct mf_err *err)
     if (w->backoff_s > BACKOFF_MAX)
         w->backoff_s = BACKOFF_MAX;
     w->st = W_OFF;
-    arm(w, w->backoff_s);
+    sync_arm(w, w->backoff_s);
 }
 
 static void connect_watch(struct watch *w)
@@ -648,7 +596,7 @@ static void connect_watch(struct watch *w)
     (void)rc;
 }
 
-static void on_timer(evutil_socket_t fd, short what, void *ctx)
+void sync_on_timer(evutil_socket_t fd, short what, void *ctx)
 {
     (void)fd;
     (void)what;
@@ -664,7 +612,7 @@ static void on_timer(evutil_socket_t fd, short what, void *ctx)
         if (!w->want_check) {
             w->want_check = true;
             w->inbox_only = false;
-            imap_idle_done(core(w));
+            imap_idle_done(sync_core(w));
             imap_drive_kick(w->drive);
         }
         break;
@@ -675,138 +623,4 @@ static void on_timer(evutil_socket_t fd, short what, void *ctx)
     default:
         break;
     }
-}
-
-/* ---- the whole ----------------------------------------------------------------------- */
-
-struct sync *sync_new(const struct sync_cfg *cfg, struct mf_err *err)
-{
-    if (!cfg || !cfg->st || !cfg->base) {
-        mf_err_set(err, MF_EINVAL, MF_LAYER_INTERNAL, "sync_new: no store or event loop");
-        return NULL;
-    }
-    struct sync *s = calloc(1, sizeof *s);
-    if (!s) {
-        mf_err_set(err, MF_ENOMEM, MF_LAYER_INTERNAL, "out of memory");
-        return NULL;
-    }
-    s->cfg = *cfg;
-    return s;
-}
-
-static void watch_free(struct watch *w)
-{
-    if (w->drive)
-        imap_drive_free(w->drive);
-    if (w->timer)
-        event_free(w->timer);
-    mf_wipe_free_str(w->secret);
-    for (size_t i = 0; i < w->nfolders; i++)
-        free(w->folders[i]);
-    free(w->uids);
-    free(w);
-}
-
-void sync_free(struct sync *s)
-{
-    if (!s)
-        return;
-    while (s->watches) {
-        struct watch *w = s->watches;
-        s->watches = w->next;
-        watch_free(w);
-    }
-    free(s);
-}
-
-static bool wanted(const struct sync *s, const char *mailbox)
-{
-    if (!s->cfg.only)
-        return true;
-    for (size_t i = 0; i < s->cfg.nonly; i++)
-        if (strcmp(s->cfg.only[i], mailbox) == 0)
-            return true;
-    return false;
-}
-
-struct start_ctx {
-    struct sync *s;
-    int n;
-    enum mf_rc rc;
-    struct mf_err *err;
-};
-
-static int start_cb(void *ctx, const struct store_imap *m)
-{
-    struct start_ctx *c = ctx;
-    if (!wanted(c->s, m->mailbox))
-        return 0;
-    struct watch *w = calloc(1, sizeof *w);
-    if (!w || !(w->timer = evtimer_new(c->s->cfg.base, on_timer, w))) {
-        free(w);
-        c->rc = mf_err_set(c->err, MF_ENOMEM, MF_LAYER_INTERNAL, "out of memory");
-        return 1;
-    }
-    w->s = c->s;
-    w->imap = *m;
-    w->next = c->s->watches;
-    c->s->watches = w;
-    c->n++;
-    return 0;
-}
-
-enum mf_rc sync_start(struct sync *s, int *watched, struct mf_err *err)
-{
-    struct start_ctx c = {.s = s, .err = err};
-    enum mf_rc rc = store_imap_list(s->cfg.st, start_cb, &c, err);
-    if (rc == MF_OK)
-        rc = c.rc;
-    for (struct watch *w = s->watches; rc == MF_OK && w; w = w->next)
-        arm(w, 0);
-    if (watched)
-        *watched = c.n;
-    return rc;
-}
-
-int sync_active(const struct sync *s)
-{
-    int n = 0;
-    for (const struct watch *w = s->watches; w; w = w->next)
-        n += w->st != W_DONE;
-    return n;
-}
-
-void sync_stop(struct sync *s)
-{
-    s->stopping = true;
-    for (struct watch *w = s->watches; w; w = w->next) {
-        evtimer_del(w->timer);
-        if (!w->drive) {
-            w->st = W_DONE;
-            continue;
-        }
-        if (w->idling)
-            imap_idle_done(core(w));
-        w->idling = false;
-        if (w->st != W_CHECKING && w->st != W_CONNECTING) {
-            w->st = W_LOGOUT;
-            imap_logout(core(w));
-        }
-        imap_drive_kick(w->drive);
-    }
-}
-
-bool sync_followups_ok(void *ctx, const char *mailbox, int64_t now)
-{
-    const struct sync *s = ctx;
-    int stale = s->cfg.stale_s > 0 ? s->cfg.stale_s : 300;
-    for (const struct watch *w = s->watches; w; w = w->next)
-        if (strcmp(w->imap.mailbox, mailbox) == 0)
-            return w->idling || (w->last_ok && now - w->last_ok <= stale);
-    return true;
-}
-
-const struct sync_stats *sync_stats(const struct sync *s)
-{
-    return &s->stats;
 }
