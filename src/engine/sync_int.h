@@ -65,6 +65,8 @@ struct sync {
     bool stopping;
     int nstarting;                /* watches starting */
     struct watch *queue_head, *queue_tail; /* waiting for a place, first first */
+    struct watch **by_name;       /* every watch, by mailbox (sync_start) */
+    size_t nwatches;
 };
 
 /* sync.c */

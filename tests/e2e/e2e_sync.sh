@@ -233,6 +233,44 @@ else
     expect $n '5\.7\.1' && ok $n
 fi
 
+# ---- the follow-up gate: a mailbox whose replies cannot be read holds its
+# follow-ups (a reply may be waiting), while first touches and other
+# mailboxes' follow-ups go
+export MAILFLEET_DB="$WORK/gate.db"
+for m in gated open; do
+  "$MF" account add "$m" --host "$H" --port "$MF_SINK_PORT" --security none --user '' \
+    --from "$m@gate.test" >/dev/null
+done
+# nothing listens there: the IMAP session never connects
+"$MF" mailbox add gated --daily-cap 1000 --no-ramp --imap-host "$H" \
+  --imap-port "$((MF_PEER_BASE + 59))" --imap-security none >/dev/null
+"$MF" mailbox add open --daily-cap 1000 --no-ramp >/dev/null
+cat > "$WORK/gate.yaml" <<EOF
+name: gate
+window: { start: "00:00", end: "23:59", days: everyday }
+unsubscribe: { text: "Reply unsubscribe to stop." }
+postal_address: "Gate Ltd"
+steps:
+  - subject: "First"
+    body: "First."
+  - delay: 1 day
+    body: "Second."
+EOF
+printf 'email\ng1@gate-leads.test\no1@gate-leads.test\nf1@gate-leads.test\n' > "$WORK/gate.csv"
+"$MF" campaign create "$WORK/gate.yaml" --start >/dev/null
+"$MF" leads import "$WORK/gate.csv" --campaign gate >/dev/null
+db "update enrollments set next_step = 1, thread_id = '<g' || id || '@gate.test>',
+      last_message_id = '<g' || id || '@gate.test>', thread_subject = 'First',
+      mailbox = CASE lead_id WHEN (SELECT id FROM leads WHERE address = 'g1@gate-leads.test')
+                THEN 'gated' ELSE 'open' END
+    where lead_id in (SELECT id FROM leads WHERE address IN ('g1@gate-leads.test', 'o1@gate-leads.test'))"
+n=follow-ups-wait-for-unread-replies
+check $n 0 "$MF" run --no-gap --for 5 &&
+  expect $n 'sent gate step 2 to o1@gate-leads.test from open' &&
+  expect $n 'sent gate step 1 to f1@gate-leads.test' && refute $n 'to g1@gate-leads.test' &&
+  is $n "$(db "select state from enrollments e join leads l on l.id = e.lead_id where l.address = 'g1@gate-leads.test'")" active &&
+  ok $n
+
 # ---- a fleet's start: at most 32 mailboxes sign in at once, every one is checked
 export MAILFLEET_DB="$WORK/fleet.db"
 for i in $(seq 1 48); do
