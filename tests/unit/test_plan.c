@@ -16,6 +16,8 @@
 
 #include <cmocka.h>
 
+#define TMPDIR_NAME "plan"
+#include "unit_ok.h"
 #include "unit_tmpdir.h"
 
 #include "engine/engine.h"
@@ -24,26 +26,7 @@
 #define START 1767852000LL /* Thursday 2026-01-08 06:00 UTC */
 #define HOURS 72
 
-
-static int setup(void **state)
-{
-    (void)state;
-    return tmpdir_make("plan");
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    return tmpdir_remove();
-}
-
 static struct mf_err e;
-
-#define OK(call)                                                                             \
-    do {                                                                                     \
-        if ((call) != MF_OK)                                                                 \
-            fail_msg("%s: %s", #call, e.detail);                                             \
-    } while (0)
 
 /* ---- the store ------------------------------------------------------------------------- */
 
@@ -543,11 +526,13 @@ static void test_plan_step(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_plan_matches_the_engine, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_plan_only_reads, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_plan_stops_when_asked, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_held_mailboxes_do_not_starve_the_others, setup,
-                                        teardown),
+        cmocka_unit_test_setup_teardown(test_plan_matches_the_engine, tmpdir_setup,
+                                        tmpdir_teardown),
+        cmocka_unit_test_setup_teardown(test_plan_only_reads, tmpdir_setup, tmpdir_teardown),
+        cmocka_unit_test_setup_teardown(test_plan_stops_when_asked, tmpdir_setup,
+                                        tmpdir_teardown),
+        cmocka_unit_test_setup_teardown(test_held_mailboxes_do_not_starve_the_others,
+                                        tmpdir_setup, tmpdir_teardown),
         cmocka_unit_test(test_plan_step),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -13,23 +13,12 @@
 
 #include <cmocka.h>
 
+#define TMPDIR_NAME "store"
 #include "unit_tmpdir.h"
 #include <sqlite3.h> /* to make another program's database */
 
 #include "engine/store.h"
 
-
-static int setup(void **state)
-{
-    (void)state;
-    return tmpdir_make("store");
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    return tmpdir_remove();
-}
 
 static void path_of(char *buf, size_t size, const char *name)
 {
@@ -278,5 +267,5 @@ int main(void)
         cmocka_unit_test(test_group_transaction),
         cmocka_unit_test(test_import_domain_index),
     };
-    return cmocka_run_group_tests(tests, setup, teardown);
+    return cmocka_run_group_tests(tests, tmpdir_setup, tmpdir_teardown);
 }

@@ -14,6 +14,8 @@
 
 #include <cmocka.h>
 
+#define TMPDIR_NAME "threads"
+#include "unit_ok.h"
 #include "unit_tmpdir.h"
 
 #include "engine/engine.h"
@@ -21,24 +23,6 @@
 #define START 1767852000LL /* Thursday 2026-01-08 06:00 UTC */
 
 static struct mf_err e;
-
-#define OK(call)                                                                             \
-    do {                                                                                     \
-        if ((call) != MF_OK)                                                                 \
-            fail_msg("%s: %s", #call, e.detail);                                             \
-    } while (0)
-
-static int setup(void **state)
-{
-    (void)state;
-    return tmpdir_make("threads");
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    return tmpdir_remove();
-}
 
 static const char campaign[] =
     "name: threads\n"
@@ -175,5 +159,5 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_follow_ups_thread_under_the_latest_new_thread),
     };
-    return cmocka_run_group_tests(tests, setup, teardown);
+    return cmocka_run_group_tests(tests, tmpdir_setup, tmpdir_teardown);
 }

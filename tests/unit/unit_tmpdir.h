@@ -23,4 +23,20 @@ static int tmpdir_remove(void)
     return system(cmd) == 0 ? 0 : -1;
 }
 
+/* With TMPDIR_NAME defined before the include: cmocka setup and teardown
+ * that only make and remove the directory. */
+#ifdef TMPDIR_NAME
+static int tmpdir_setup(void **state)
+{
+    (void)state;
+    return tmpdir_make(TMPDIR_NAME);
+}
+
+static int tmpdir_teardown(void **state)
+{
+    (void)state;
+    return tmpdir_remove();
+}
+#endif
+
 #endif
