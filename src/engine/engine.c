@@ -345,8 +345,6 @@ void engine_hold_clear(struct engine *e, const char *account)
         h->until = 0;
 }
 
-/* Another program changed the store (a person resumed a mailbox or raised
- * a cap, say): every held mailbox is looked at again. */
 /* The store's data_version, or -1 when it cannot be read. */
 static int64_t data_version(struct engine *e)
 {
@@ -356,6 +354,8 @@ static int64_t data_version(struct engine *e)
     return store_data_version(e->cfg.st, &version, &err) == MF_OK ? version : -1;
 }
 
+/* Another program changed the store (a person resumed a mailbox or raised
+ * a cap, say): every held mailbox is looked at again. */
 static void holds_check(struct engine *e)
 {
     int64_t version = data_version(e);

@@ -420,7 +420,7 @@ struct store *store_open(const char *path, struct mf_err *err)
         return NULL;
     }
     /* NOMUTEX: a store is used by one thread at a time, and SQLite's
-     * per-call mutex was a tenth of the planner's time */
+     * per-call mutex was 7% of the planner's time */
     if (sqlite3_open_v2(path, &st->db,
                         SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
                         NULL) != SQLITE_OK) {
